@@ -1,0 +1,89 @@
+/* backend.h — the math a layer may use, behind one vtable per device.
+ *
+ * Layers call these functions, never BLAS or CUDA directly, so that a
+ * device backend can take over by filling in its own cf_backend_ops.
+ * Pointers are the backend's own (host pointers on the CPU).
+ *
+ * BLAS conventions are row-major, as cblas with CblasRowMajor:
+ *   gemm: C[M×N] = alpha · op(A)[M×K] · op(B)[K×N] + beta · C
+ *   gemv: y = alpha · op(A) x + beta · y, A is M×N
+ *
+ * im2col is batched over the whole minibatch: for images im[N][C][H][W]
+ * the column buffer is col[C·kh·kw][N·Ho·Wo] (row r = (c, i, j), column
+ * = (n, y, x)), so one gemm covers every image.  col2im adds back
+ * (overwriting im first).  Ho = (H + 2ph − (dh(kh−1)+1)) / sh + 1.
+ *
+ * cf_parallel_for splits [0, n) into contiguous ranges over the backend's
+ * thread pool (the caller's thread takes one); fn must not call it again.
+ */
+#ifndef CF_BACKEND_H
+#define CF_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct cf_backend cf_backend;
+typedef void (*cf_range_fn)(void *ctx, size_t begin, size_t end);
+
+typedef struct cf_conv_geom {
+    int N, C, H, W;     /* input */
+    int kh, kw, ph, pw, sh, sw, dh, dw;
+    int Ho, Wo;         /* output, filled by cf_conv_geom_out */
+} cf_conv_geom;
+
+typedef struct cf_backend_ops {
+    const char *name;
+    void (*gemm)(cf_backend *be, bool ta, bool tb, int M, int N, int K, float alpha, const float *A,
+                 const float *B, float beta, float *C);
+    void (*gemv)(cf_backend *be, bool ta, int M, int N, float alpha, const float *A, const float *x,
+                 float beta, float *y);
+    void (*axpy)(cf_backend *be, size_t n, float a, const float *x, float *y);
+    void (*axpby)(cf_backend *be, size_t n, float a, const float *x, float b, float *y);
+    void (*scal)(cf_backend *be, size_t n, float a, float *x);
+    void (*set)(cf_backend *be, size_t n, float v, float *x);
+    void (*copy)(cf_backend *be, size_t n, const float *x, float *y);
+    float (*dot)(cf_backend *be, size_t n, const float *x, const float *y);
+    float (*asum)(cf_backend *be, size_t n, const float *x);
+    void (*im2col)(cf_backend *be, const cf_conv_geom *g, const float *im, float *col);
+    void (*col2im)(cf_backend *be, const cf_conv_geom *g, const float *col, float *im);
+    void (*set_threads)(cf_backend *be, int n);
+} cf_backend_ops;
+
+struct cf_backend {
+    const cf_backend_ops *ops;
+    int nthreads;
+    struct cf_pool *pool;
+    void *impl;
+};
+
+/* The CPU backend; nthreads <= 0 means the number of cores.  Free with
+ * cf_backend_free. */
+cf_backend *cf_backend_cpu_new(int nthreads);
+void cf_backend_free(cf_backend *be);
+void cf_backend_set_threads(cf_backend *be, int n);
+
+void cf_conv_geom_out(cf_conv_geom *g);
+
+static inline void cf_gemm(cf_backend *be, bool ta, bool tb, int M, int N, int K, float alpha, const float *A,
+                           const float *B, float beta, float *C)
+{ be->ops->gemm(be, ta, tb, M, N, K, alpha, A, B, beta, C); }
+static inline void cf_gemv(cf_backend *be, bool ta, int M, int N, float alpha, const float *A, const float *x,
+                           float beta, float *y)
+{ be->ops->gemv(be, ta, M, N, alpha, A, x, beta, y); }
+static inline void cf_axpy(cf_backend *be, size_t n, float a, const float *x, float *y) { be->ops->axpy(be, n, a, x, y); }
+static inline void cf_axpby(cf_backend *be, size_t n, float a, const float *x, float b, float *y)
+{ be->ops->axpby(be, n, a, x, b, y); }
+static inline void cf_scal(cf_backend *be, size_t n, float a, float *x) { be->ops->scal(be, n, a, x); }
+static inline void cf_set(cf_backend *be, size_t n, float v, float *x) { be->ops->set(be, n, v, x); }
+static inline void cf_copy(cf_backend *be, size_t n, const float *x, float *y) { be->ops->copy(be, n, x, y); }
+static inline float cf_dot(cf_backend *be, size_t n, const float *x, const float *y) { return be->ops->dot(be, n, x, y); }
+static inline float cf_asum(cf_backend *be, size_t n, const float *x) { return be->ops->asum(be, n, x); }
+static inline void cf_im2col(cf_backend *be, const cf_conv_geom *g, const float *im, float *col)
+{ be->ops->im2col(be, g, im, col); }
+static inline void cf_col2im(cf_backend *be, const cf_conv_geom *g, const float *col, float *im)
+{ be->ops->col2im(be, g, col, im); }
+
+/* Run fn over [0, n) on the pool; ranges are at least `grain` long. */
+void cf_parallel_for(cf_backend *be, size_t n, size_t grain, cf_range_fn fn, void *ctx);
+
+#endif

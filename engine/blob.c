@@ -1,0 +1,193 @@
+/* blob.c — see blob.h. */
+#include "blob.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+cf_mem *cf_mem_new(void)
+{
+    cf_mem *m = calloc(1, sizeof *m);
+    if (!m) abort();
+    m->refs = 1;
+    return m;
+}
+
+void cf_mem_unref(cf_mem *m)
+{
+    if (!m || --m->refs > 0) return;
+    free(m->host);
+    if (m->dev && m->devops) m->devops->free(m->dev);
+    free(m);
+}
+
+/* Grow the host side to n floats, keeping contents; new memory is zero. */
+static float *grow_host(cf_mem *m, size_t n)
+{
+    if (n <= m->cap && m->host) return m->host;
+    size_t cap = n > m->cap ? n : m->cap;
+    if (cap == 0) cap = 1;
+    /* 64-byte alignment for SIMD and for oneDNN. */
+    float *p = NULL;
+    if (posix_memalign((void **)&p, 64, cap * sizeof(float))) return NULL;
+    memset(p, 0, cap * sizeof(float));
+    if (m->host) {
+        memcpy(p, m->host, m->size * sizeof(float));
+        free(m->host);
+    }
+    m->host = p;
+    if (m->dev && m->devops) { /* device side must follow the capacity */
+        m->devops->free(m->dev);
+        m->dev = NULL;
+        if (m->head == CF_MEM_SYNCED) m->head = CF_MEM_HOST;
+    }
+    m->cap = cap;
+    return p;
+}
+
+float *cf_mem_host(cf_mem *m, size_t n)
+{
+    if (m->head == CF_MEM_DEVICE && m->dev && m->devops)
+        m->devops->to_host(grow_host(m, m->size), m->dev, m->size * sizeof(float)), m->head = CF_MEM_SYNCED;
+    float *p = grow_host(m, n);
+    if (n > m->size) m->size = n;
+    if (m->head == CF_MEM_UNINIT) m->head = CF_MEM_HOST;
+    return p;
+}
+
+cf_blob *cf_blob_new(const char *name)
+{
+    cf_blob *b = calloc(1, sizeof *b);
+    if (!b) abort();
+    if (name) {
+        b->name = strdup(name);
+        if (!b->name) abort();
+    }
+    b->data = cf_mem_new();
+    b->diff = cf_mem_new();
+    return b;
+}
+
+void cf_blob_free(cf_blob *b)
+{
+    if (!b) return;
+    cf_mem_unref(b->data);
+    cf_mem_unref(b->diff);
+    free(b->name);
+    free(b);
+}
+
+int cf_blob_reshape(cf_blob *b, int naxes, const int *shape, cf_error *err)
+{
+    if (naxes < 0 || naxes > CF_MAX_AXES)
+        return cf_error_set(err, CF_EINPUT, "blob '%s': %d axes (at most %d)", b->name ? b->name : "", naxes,
+                            CF_MAX_AXES);
+    size_t count = 1;
+    for (int i = 0; i < naxes; i++) {
+        if (shape[i] < 0)
+            return cf_error_set(err, CF_EINPUT, "blob '%s': negative size %d on axis %d", b->name ? b->name : "",
+                                shape[i], i);
+        if (shape[i] && count > CF_MAX_COUNT / (size_t)shape[i])
+            return cf_error_set(err, CF_EINPUT, "blob '%s': shape too large (over %lu elements)",
+                                b->name ? b->name : "", CF_MAX_COUNT);
+        count *= (size_t)shape[i];
+    }
+    b->naxes = naxes;
+    for (int i = 0; i < naxes; i++) b->shape[i] = shape[i];
+    for (int i = naxes; i < CF_MAX_AXES; i++) b->shape[i] = 0;
+    b->count = count;
+    return 0;
+}
+
+int cf_blob_reshape4(cf_blob *b, int n, int c, int h, int w, cf_error *err)
+{
+    int s[4] = {n, c, h, w};
+    return cf_blob_reshape(b, 4, s, err);
+}
+
+int cf_blob_reshape_like(cf_blob *b, const cf_blob *o, cf_error *err)
+{
+    return cf_blob_reshape(b, o->naxes, o->shape, err);
+}
+
+const float *cf_blob_data(const cf_blob *b) { return cf_mem_host(b->data, b->count); }
+const float *cf_blob_diff(const cf_blob *b) { return cf_mem_host(b->diff, b->count); }
+
+float *cf_blob_mdata(cf_blob *b)
+{
+    float *p = cf_mem_host(b->data, b->count);
+    b->data->head = CF_MEM_HOST;
+    return p;
+}
+
+float *cf_blob_mdiff(cf_blob *b)
+{
+    float *p = cf_mem_host(b->diff, b->count);
+    b->diff->head = CF_MEM_HOST;
+    return p;
+}
+
+void cf_blob_share_data(cf_blob *b, const cf_blob *o)
+{
+    if (b->data == o->data) return;
+    o->data->refs++;
+    cf_mem_unref(b->data);
+    b->data = o->data;
+}
+
+void cf_blob_share_diff(cf_blob *b, const cf_blob *o)
+{
+    if (b->diff == o->diff) return;
+    o->diff->refs++;
+    cf_mem_unref(b->diff);
+    b->diff = o->diff;
+}
+
+int cf_blob_axis(const cf_blob *b, int axis, int *out, cf_error *err)
+{
+    int a = axis < 0 ? axis + b->naxes : axis;
+    if (a < 0 || a >= b->naxes)
+        return cf_error_set(err, CF_EINPUT, "axis %d is out of range for a blob with %d axes", axis, b->naxes);
+    *out = a;
+    return 0;
+}
+
+size_t cf_blob_count_range(const cf_blob *b, int start, int end)
+{
+    size_t c = 1;
+    for (int i = start; i < end && i < b->naxes; i++) c *= (size_t)b->shape[i];
+    return c;
+}
+
+int cf_blob_dim(const cf_blob *b, int axis)
+{
+    return axis < b->naxes ? b->shape[axis] : 1;
+}
+
+const char *cf_blob_shape_str(const cf_blob *b, char *buf, size_t n)
+{
+    size_t used = 0;
+    buf[0] = 0;
+    for (int i = 0; i < b->naxes && used < n; i++)
+        used += (size_t)snprintf(buf + used, n - used, "%d ", b->shape[i]);
+    if (used < n) snprintf(buf + used, n - used, "(%zu)", b->count);
+    return buf;
+}
+
+bool cf_blob_same_shape(const cf_blob *a, const cf_blob *b)
+{
+    if (a->naxes != b->naxes) return false;
+    for (int i = 0; i < a->naxes; i++)
+        if (a->shape[i] != b->shape[i]) return false;
+    return true;
+}
+
+size_t cf_blob_bytes(const cf_blob *b)
+{
+    return (b->data->cap + b->diff->cap) * sizeof(float);
+}
+
+void cf_blob_zero_diff(cf_blob *b)
+{
+    memset(cf_blob_mdiff(b), 0, b->count * sizeof(float));
+}

@@ -1,0 +1,99 @@
+/* blob.h — N-D float32 arrays holding data and diff.
+ *
+ * Shape is NCHW row-major (as Caffe), up to CF_MAX_AXES axes.  Memory is
+ * allocated lazily, zero-filled, on first access, and a reshape that fits
+ * the capacity already held keeps the memory (no reallocation in the
+ * training loop).  data and diff live in cf_mem buffers that blobs may
+ * share (Flatten, Reshape and Split share their bottom's data; shared
+ * parameters share data and diff): a cf_mem is reference counted.
+ *
+ * cf_mem keeps Caffe's four-state head (uninitialised, host, device,
+ * synced) so that a device backend can copy only when the other side is
+ * newer; on the CPU only the host side exists.
+ *
+ * Ownership: cf_blob_new allocates; cf_blob_free releases its references.
+ */
+#ifndef CF_BLOB_H
+#define CF_BLOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+
+#define CF_MAX_AXES 8
+/* Largest element count one blob may hold (2^31-1 floats = 8 GiB), so
+ * that every index fits an int for BLAS. */
+#define CF_MAX_COUNT 2147483647UL
+
+typedef enum { CF_MEM_UNINIT, CF_MEM_HOST, CF_MEM_DEVICE, CF_MEM_SYNCED } cf_mem_head;
+
+struct cf_device_ops;
+
+typedef struct cf_mem {
+    float *host;
+    void *dev;
+    size_t cap;         /* floats allocated (host and device alike) */
+    size_t size;        /* floats in use */
+    cf_mem_head head;
+    int refs;
+    const struct cf_device_ops *devops; /* NULL on the CPU */
+} cf_mem;
+
+/* Device hooks a GPU backend fills in (copies and allocation). */
+typedef struct cf_device_ops {
+    void *(*alloc)(size_t bytes);
+    void (*free)(void *p);
+    void (*to_host)(float *host, const void *dev, size_t bytes);
+    void (*to_device)(void *dev, const float *host, size_t bytes);
+    void (*zero)(void *dev, size_t bytes);
+} cf_device_ops;
+
+typedef struct cf_blob {
+    char *name;
+    int naxes;
+    int shape[CF_MAX_AXES];
+    size_t count;
+    cf_mem *data;
+    cf_mem *diff;
+} cf_blob;
+
+cf_blob *cf_blob_new(const char *name);
+void cf_blob_free(cf_blob *b);
+/* Reshape; fails (without changing the blob) on a negative axis, more
+ * than CF_MAX_AXES axes or a count over CF_MAX_COUNT. */
+int cf_blob_reshape(cf_blob *b, int naxes, const int *shape, cf_error *err);
+int cf_blob_reshape4(cf_blob *b, int n, int c, int h, int w, cf_error *err);
+int cf_blob_reshape_like(cf_blob *b, const cf_blob *other, cf_error *err);
+/* Host pointers, allocated on first use.  m* versions mark the host side
+ * newest (the device copy, if any, becomes stale). */
+const float *cf_blob_data(const cf_blob *b);
+const float *cf_blob_diff(const cf_blob *b);
+float *cf_blob_mdata(cf_blob *b);
+float *cf_blob_mdiff(cf_blob *b);
+/* Make b use other's data (diff) memory; b keeps its shape, which must
+ * have the same count. */
+void cf_blob_share_data(cf_blob *b, const cf_blob *other);
+void cf_blob_share_diff(cf_blob *b, const cf_blob *other);
+/* Axis helpers: canonical index of a possibly negative axis (error when
+ * out of range), and product of shape[start..end). */
+int cf_blob_axis(const cf_blob *b, int axis, int *out, cf_error *err);
+size_t cf_blob_count_range(const cf_blob *b, int start, int end);
+/* Legacy 4-D accessors (1 for missing axes, as Caffe's num()/...). */
+int cf_blob_dim(const cf_blob *b, int axis);
+/* "64 20 24 24 (737280)" */
+const char *cf_blob_shape_str(const cf_blob *b, char *buf, size_t n);
+/* Same shape? */
+bool cf_blob_same_shape(const cf_blob *a, const cf_blob *b);
+/* Bytes held by data and diff, for memory accounting. */
+size_t cf_blob_bytes(const cf_blob *b);
+void cf_blob_zero_diff(cf_blob *b);
+
+/* cf_mem for engine-internal buffers (workspaces). */
+cf_mem *cf_mem_new(void);
+void cf_mem_unref(cf_mem *m);
+/* Ensure at least n floats; returns the host pointer (NULL when the
+ * allocation fails). */
+float *cf_mem_host(cf_mem *m, size_t n);
+
+#endif

@@ -1,0 +1,124 @@
+/* testutil.c — see testutil.h. */
+#include "testutil.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static cf_backend *be;
+static cf_rng rng;
+static int rng_ready;
+
+cf_backend *tu_backend(void)
+{
+    if (!be) be = cf_backend_cpu_new(2);
+    return be;
+}
+
+cf_rng *tu_rng(void)
+{
+    if (!rng_ready) {
+        cf_rng_seed(&rng, 1701);
+        rng_ready = 1;
+    }
+    return &rng;
+}
+
+cf_node *tu_yaml(const char *text)
+{
+    cf_error err;
+    cf_node *n = cf_yaml_parse_string(text, "test.yaml", &err);
+    if (!n) {
+        char buf[2048];
+        cr_assert_fail("YAML parse failed: %s", cf_error_str(&err, buf, sizeof buf));
+    }
+    return n; /* leaked on purpose: tests are short-lived processes */
+}
+
+cf_layer *tu_layer(const char *yaml, cf_phase phase, cf_blob **bottom, int nb, cf_blob **top, int nt)
+{
+    cf_error err;
+    char buf[2048];
+    cf_node *n = tu_yaml(yaml);
+    cf_layer *l = cf_layer_create(n, phase, tu_backend(), tu_rng(), &err);
+    if (!l) cr_assert_fail("layer create failed: %s", cf_error_str(&err, buf, sizeof buf));
+    if (cf_layer_setup(l, bottom, nb, top, nt, &err))
+        cr_assert_fail("layer setup failed: %s", cf_error_str(&err, buf, sizeof buf));
+    if (cf_node_check_unused(n, &err))
+        cr_assert_fail("unused field: %s", cf_error_str(&err, buf, sizeof buf));
+    return l;
+}
+
+const char *tu_layer_error(const char *yaml, cf_phase phase, cf_blob **bottom, int nb, cf_blob **top, int nt)
+{
+    static char buf[2048];
+    cf_error err;
+    cf_node *n = tu_yaml(yaml);
+    cf_layer *l = cf_layer_create(n, phase, tu_backend(), tu_rng(), &err);
+    if (!l) return cf_error_str(&err, buf, sizeof buf);
+    int rc = cf_layer_setup(l, bottom, nb, top, nt, &err);
+    if (rc == 0) rc = cf_node_check_unused(n, &err);
+    cf_layer_free(l);
+    if (rc == 0) cr_assert_fail("expected layer setup to fail:\n%s", yaml);
+    return cf_error_str(&err, buf, sizeof buf);
+}
+
+void tu_fill(cf_blob *b, float lo, float hi, uint64_t seed)
+{
+    cf_rng r;
+    cf_rng_seed(&r, seed);
+    float *d = cf_blob_mdata(b);
+    for (size_t i = 0; i < b->count; i++) d[i] = cf_rng_uniform(&r, lo, hi);
+}
+
+cf_blob *tu_blob(const char *name, int naxes, const int *shape, float lo, float hi, uint64_t seed)
+{
+    cf_blob *b = cf_blob_new(name);
+    cr_assert_eq(cf_blob_reshape(b, naxes, shape, NULL), 0);
+    tu_fill(b, lo, hi, seed);
+    return b;
+}
+
+void tu_gradcheck(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt, const bool *check_bottom,
+                  double step, double threshold)
+{
+    cf_gradcheck_result r;
+    cf_error err;
+    char buf[2048];
+    if (cf_gradcheck_layer(l, bottom, nb, top, nt, check_bottom, step, &r, &err))
+        cr_assert_fail("gradcheck forward failed: %s", cf_error_str(&err, buf, sizeof buf));
+    cr_assert_gt(r.checked, 0, "gradcheck checked nothing");
+    cr_assert_leq(r.worst, threshold, "layer '%s': gradient error %g at %s (analytic %g, numeric %g)", l->name,
+                  r.worst, r.where, r.analytic, r.numeric);
+}
+
+const char *tu_src(const char *rel)
+{
+    static char buf[4096];
+    const char *s = getenv("CF_SRCDIR");
+    snprintf(buf, sizeof buf, "%s/%s", s ? s : ".", rel);
+    return buf;
+}
+
+static char tmpdir[256];
+
+static void rm_tmpdir(void)
+{
+    if (tmpdir[0]) {
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+        if (system(cmd)) { /* best effort */ }
+    }
+}
+
+const char *tu_tmpdir(void)
+{
+    if (!tmpdir[0]) {
+        snprintf(tmpdir, sizeof tmpdir, "/tmp/cafetui-test-XXXXXX");
+        cr_assert_not_null(mkdtemp(tmpdir));
+        atexit(rm_tmpdir);
+    }
+    return tmpdir;
+}

@@ -1,0 +1,35 @@
+/* testutil.h — shared helpers for the Criterion tests.
+ * Failures inside these helpers fail the calling test with a message. */
+#ifndef CF_TESTUTIL_H
+#define CF_TESTUTIL_H
+
+#include <stdint.h>
+
+#include "gradcheck.h"
+#include "layer.h"
+#include "parse.h"
+
+/* One CPU backend (2 threads) and one RNG (seed 1701) per test process. */
+cf_backend *tu_backend(void);
+cf_rng *tu_rng(void);
+/* Parse YAML text into a tree; the test fails on a parse error.  Trees
+ * are freed at exit. */
+cf_node *tu_yaml(const char *text);
+/* Create a layer from YAML text (a map with name/type/..._param) and set
+ * it up on the given blobs; the test fails with the error message if
+ * setup fails. */
+cf_layer *tu_layer(const char *yaml, cf_phase phase, cf_blob **bottom, int nb, cf_blob **top, int nt);
+/* Like tu_layer but expects setup to fail; returns the message. */
+const char *tu_layer_error(const char *yaml, cf_phase phase, cf_blob **bottom, int nb, cf_blob **top, int nt);
+/* A blob of the given shape filled from U[lo, hi) (seeded). */
+cf_blob *tu_blob(const char *name, int naxes, const int *shape, float lo, float hi, uint64_t seed);
+void tu_fill(cf_blob *b, float lo, float hi, uint64_t seed);
+/* Run the gradient check and assert worst error <= threshold. */
+void tu_gradcheck(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt, const bool *check_bottom,
+                  double step, double threshold);
+/* Path of a file under the source tree (tests/fixtures/...), static buffer. */
+const char *tu_src(const char *rel);
+/* A fresh temporary directory (removed at exit), static buffer. */
+const char *tu_tmpdir(void);
+
+#endif
