@@ -10,6 +10,7 @@
 #define CF_LAYER(T) extern const cf_layer_ops cf_layer_##T;
 #include "layers/core.def"
 #include "layers/basic.def"
+#include "layers/loss.def"
 #include "layers/data.def"
 #undef CF_LAYER
 
@@ -17,6 +18,7 @@ static const cf_layer_ops *const registry[] = {
 #define CF_LAYER(T) &cf_layer_##T,
 #include "layers/core.def"
 #include "layers/basic.def"
+#include "layers/loss.def"
 #include "layers/data.def"
 #undef CF_LAYER
     NULL,
@@ -26,6 +28,7 @@ static const char *const type_names[] = {
 #define CF_LAYER(T) #T,
 #include "layers/core.def"
 #include "layers/basic.def"
+#include "layers/loss.def"
 #include "layers/data.def"
 #undef CF_LAYER
     NULL,
