@@ -1,0 +1,361 @@
+/* solver.c — see solver.h.  Update rules as documented for Caffe's
+ * solvers (g = gradient after regularisation, r = lr · lr_mult):
+ *   SGD       v ← μv + r·g;                w ← w − v
+ *   Nesterov  v' ← μv + r·g;               w ← w − ((1+μ)v' − μv)
+ *   AdaGrad   h ← h + g²;                  w ← w − r·g / (√h + δ)
+ *   RMSProp   h ← ρh + (1−ρ)g²;            w ← w − r·g / (√h + δ)
+ *   AdaDelta  h ← μh + (1−μ)g²; u = g·√((h₂+δ)/(h+δ)); h₂ ← μh₂ + (1−μ)u²; w ← w − r·u
+ *   Adam      m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²;
+ *             w ← w − r·√(1−β₂ᵗ)/(1−β₁ᵗ) · m / (√v + ε),  t = iter + 1
+ * lr policies:
+ *   fixed base; step base·γ^⌊it/stepsize⌋; exp base·γ^it;
+ *   inv base·(1+γ·it)^(−power); multistep base·γ^(steps passed);
+ *   poly base·(1 − it/max_iter)^power; sigmoid base/(1+e^(−γ(it−stepsize))). */
+#include "solver.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *const type_names[] = {"SGD", "Nesterov", "AdaGrad", "RMSProp", "AdaDelta", "Adam", NULL};
+static const char *const policy_names[] = {"fixed", "step", "exp", "inv", "multistep", "poly", "sigmoid", NULL};
+
+static int read_params(cf_solver *s, cf_node *c, cf_error *err)
+{
+    int type = 0, policy = 0, reg = 0, mode = 0;
+    static const char *const regs[] = {"L2", "L1", NULL};
+    static const char *const modes[] = {"CPU", "GPU", NULL};
+    static const char *const old_types[] = {"SGD", "NESTEROV", "ADAGRAD", "RMSPROP", "ADADELTA", "ADAM", NULL};
+    long seed;
+    if (cf_node_has(c, "solver_type")) { /* legacy enum spelling */
+        if (cf_get_enum(c, "solver_type", old_types, 0, &type, err)) return -1;
+    }
+    if (cf_get_enum(c, "type", type_names, type, &type, err) || cf_get_enum(c, "lr_policy", policy_names, 0, &policy, err) ||
+        cf_get_float(c, "base_lr", 0.01, &s->base_lr, err) || cf_get_float(c, "gamma", 0, &s->gamma, err) ||
+        cf_get_float(c, "power", 0, &s->power, err) || cf_get_float(c, "momentum", 0, &s->momentum, err) ||
+        cf_get_float(c, "momentum2", 0.999, &s->momentum2, err) || cf_get_float(c, "delta", 1e-8, &s->delta, err) ||
+        cf_get_float(c, "rms_decay", 0.99, &s->rms_decay, err) ||
+        cf_get_float(c, "weight_decay", 0, &s->weight_decay, err) ||
+        cf_get_enum(c, "regularization_type", regs, 0, &reg, err) ||
+        cf_get_float(c, "clip_gradients", -1, &s->clip_gradients, err) ||
+        cf_get_int_range(c, "stepsize", 0, 0, 2147483647L, &s->stepsize, err) ||
+        cf_get_int_range(c, "max_iter", 0, 0, 2147483647L, &s->max_iter, err) ||
+        cf_get_int_range(c, "display", 0, 0, 2147483647L, &s->display, err) ||
+        cf_get_int_range(c, "average_loss", 1, 1, 1000000, &s->average_loss, err) ||
+        cf_get_int_range(c, "test_interval", 0, 0, 2147483647L, &s->test_interval, err) ||
+        cf_get_int_range(c, "iter_size", 1, 1, 1000000, &s->iter_size, err) ||
+        cf_get_int_range(c, "snapshot", 0, 0, 2147483647L, &s->snapshot, err) ||
+        cf_get_bool(c, "test_initialization", true, &s->test_initialization, err) ||
+        cf_get_bool(c, "snapshot_after_train", true, &s->snapshot_after_train, err) ||
+        cf_get_string(c, "snapshot_prefix", "", &s->snapshot_prefix, err) ||
+        cf_get_int(c, "random_seed", -1, &seed, err) || cf_get_enum(c, "solver_mode", modes, 0, &mode, err))
+        return -1;
+    s->type = (cf_solver_type)type;
+    s->policy = (cf_lr_policy)policy;
+    s->l1 = reg == 1;
+    s->random_seed = seed;
+    if (mode == 1)
+        return cf_node_error(cf_node_get(c, "solver_mode"), err, CF_EINPUT,
+                             "solver_mode GPU: this build has no GPU backend (rebuild with --with-cuda)");
+    size_t nsv = cf_node_count(c, "stepvalue");
+    if (nsv > CF_MAX_STEPS) return cf_node_error(cf_node_get(c, "stepvalue"), err, CF_EINPUT, "too many stepvalue entries (at most %d)", CF_MAX_STEPS);
+    s->nstepvalue = (int)nsv;
+    for (size_t i = 0; i < nsv; i++) {
+        if (cf_get_int_at(c, "stepvalue", i, &s->stepvalue[i], err)) return -1;
+        if (i && s->stepvalue[i] <= s->stepvalue[i - 1])
+            return cf_node_error(cf_node_at(c, "stepvalue", i), err, CF_EINPUT, "stepvalue must increase");
+    }
+    /* fields the policy needs */
+    cf_node *pn = cf_node_get(c, "lr_policy");
+    if ((s->policy == CF_LR_STEP || s->policy == CF_LR_SIGMOID) && !cf_node_has(c, "stepsize"))
+        return cf_node_error(pn, err, CF_EINPUT, "lr_policy '%s' needs 'stepsize'", policy_names[s->policy]);
+    if (s->policy == CF_LR_STEP && s->stepsize <= 0)
+        return cf_node_error(cf_node_get(c, "stepsize"), err, CF_EINPUT, "stepsize must be > 0");
+    if (s->policy == CF_LR_MULTISTEP && s->nstepvalue == 0)
+        return cf_node_error(pn, err, CF_EINPUT, "lr_policy 'multistep' needs 'stepvalue'");
+    if (s->policy == CF_LR_POLY && s->max_iter <= 0)
+        return cf_node_error(pn, err, CF_EINPUT, "lr_policy 'poly' needs 'max_iter' > 0");
+    if (s->base_lr < 0) return cf_node_error(cf_node_get(c, "base_lr"), err, CF_EINPUT, "base_lr must be >= 0");
+    if (s->momentum < 0 || s->momentum >= 1.0 + 1e-12)
+        if (s->type != CF_ADADELTA || s->momentum < 0 || s->momentum > 1)
+            return cf_node_error(cf_node_get(c, "momentum"), err, CF_EINPUT, "momentum must be in [0, 1)");
+    size_t nti = cf_node_count(c, "test_iter");
+    if (nti > CF_MAX_TEST_NETS)
+        return cf_node_error(cf_node_get(c, "test_iter"), err, CF_EINPUT, "at most %d test nets", CF_MAX_TEST_NETS);
+    s->ntest = (int)nti;
+    for (size_t i = 0; i < nti; i++) {
+        if (cf_get_int_at(c, "test_iter", i, &s->test_iter[i], err)) return -1;
+        if (s->test_iter[i] <= 0)
+            return cf_node_error(cf_node_at(c, "test_iter", i), err, CF_EINPUT, "test_iter must be > 0");
+    }
+    if (s->ntest && s->test_interval == 0 && cf_node_has(c, "test_interval"))
+        return cf_node_error(cf_node_get(c, "test_interval"), err, CF_EINPUT, "test_interval must be > 0");
+    /* Caffe fields we accept but that do not change training here */
+    static const char *const ignored[] = {"net", "net_param", "train_net", "test_net", "device_id", "debug_info",
+                                          "snapshot_diff", "snapshot_format", "test_compute_loss", "layer_wise_reduce",
+                                          "weights", "test_state", "train_state", NULL};
+    for (int i = 0; ignored[i]; i++)
+        for (size_t k = 0; k < cf_node_count(c, ignored[i]); k++) cf_node_mark_used(cf_node_at(c, ignored[i], k));
+    return 0;
+}
+
+static int read_state(cf_node *st, cf_net_opts *o, const char **stages, cf_error *err)
+{
+    if (!st) return 0;
+    long level;
+    if (cf_get_int(st, "level", 0, &level, err)) return -1;
+    o->level = (int)level;
+    size_t ns = cf_node_count(st, "stage");
+    if (ns > 16) ns = 16;
+    for (size_t i = 0; i < ns; i++)
+        if (cf_get_string_at(st, "stage", i, &stages[i], err)) return -1;
+    o->stages = stages;
+    o->nstages = (int)ns;
+    static const char *const ph[] = {"TRAIN", "TEST", NULL};
+    int phase;
+    if (cf_get_enum(st, "phase", ph, (int)o->phase, &phase, err)) return -1;
+    return 0;
+}
+
+cf_solver *cf_solver_new(cf_node *sc, cf_node *nc, const cf_solver_opts *opts, cf_error *err)
+{
+    cf_solver *s = calloc(1, sizeof *s);
+    if (!s) abort();
+    s->opts = *opts;
+    s->conf = sc;
+    s->lr_scale = 1.0;
+    if (read_params(s, sc, err)) goto fail;
+    if (opts->max_iter >= 0) s->max_iter = opts->max_iter;
+    if (opts->base_lr >= 0) s->base_lr = opts->base_lr;
+    if (opts->seed >= 0) s->random_seed = opts->seed;
+    if (s->random_seed < 0) s->random_seed = (long long)time(NULL);
+    cf_rng_seed(&s->rng, (uint64_t)s->random_seed);
+
+    cf_net_opts no = {.phase = CF_TRAIN, .be = opts->be, .rng = &s->rng, .log = opts->log, .log_ctx = opts->log_ctx};
+    const char *stages[16];
+    if (read_state(cf_node_get(sc, "train_state"), &no, stages, err)) goto fail;
+    s->net = cf_net_build(nc, &no, err);
+    if (!s->net) goto fail;
+    for (int k = 0; k < s->ntest; k++) {
+        cf_net_opts to = {.phase = CF_TEST, .be = opts->be, .rng = &s->rng, .log = opts->log, .log_ctx = opts->log_ctx};
+        const char *tst[16];
+        if (read_state(cf_node_at(sc, "test_state", (size_t)k), &to, tst, err)) goto fail;
+        s->test[k] = cf_net_build(nc, &to, err);
+        if (!s->test[k]) goto fail;
+        if (cf_net_share_trained(s->test[k], s->net, err)) goto fail;
+    }
+    if (cf_node_check_unused(sc, err)) goto fail;
+
+    s->history = calloc((size_t)s->net->nparams + 1, sizeof *s->history);
+    s->history2 = calloc((size_t)s->net->nparams + 1, sizeof *s->history2);
+    for (int i = 0; i < s->net->nparams; i++) {
+        if (s->net->params[i].owner != i) continue;
+        size_t n = s->net->params[i].blob->count;
+        s->history[i] = calloc(n + 1, sizeof(float));
+        if (s->type == CF_ADAM || s->type == CF_ADADELTA) s->history2[i] = calloc(n + 1, sizeof(float));
+    }
+    s->losses = calloc((size_t)s->average_loss, sizeof(float));
+    return s;
+fail:
+    cf_solver_free(s);
+    return NULL;
+}
+
+void cf_solver_free(cf_solver *s)
+{
+    if (!s) return;
+    if (s->net && s->history)
+        for (int i = 0; i < s->net->nparams; i++) {
+            free(s->history[i]);
+            free(s->history2[i]);
+        }
+    free(s->history);
+    free(s->history2);
+    for (int k = 0; k < s->ntest; k++) cf_net_free(s->test[k]);
+    cf_net_free(s->net);
+    free(s->losses);
+    free(s);
+}
+
+double cf_solver_lr(const cf_solver *s)
+{
+    double it = s->iter, base = s->base_lr, r = base;
+    switch (s->policy) {
+    case CF_LR_FIXED: r = base; break;
+    case CF_LR_STEP: r = base * pow(s->gamma, floor(it / (double)s->stepsize)); break;
+    case CF_LR_EXP: r = base * pow(s->gamma, it); break;
+    case CF_LR_INV: r = base * pow(1.0 + s->gamma * it, -s->power); break;
+    case CF_LR_MULTISTEP: {
+        int steps = 0;
+        while (steps < s->nstepvalue && s->iter >= s->stepvalue[steps]) steps++;
+        r = base * pow(s->gamma, steps);
+        break;
+    }
+    case CF_LR_POLY: r = base * pow(1.0 - it / (double)s->max_iter, s->power); break;
+    case CF_LR_SIGMOID: r = base * (1.0 / (1.0 + exp(-s->gamma * (it - (double)s->stepsize)))); break;
+    }
+    return r * s->lr_scale;
+}
+
+/* ---- the update ---- */
+
+static void clip(cf_solver *s)
+{
+    if (s->clip_gradients < 0) return;
+    double sumsq = 0;
+    cf_net *n = s->net;
+    for (int i = 0; i < n->nparams; i++) {
+        if (n->params[i].owner != i || n->params[i].lr_mult == 0) continue;
+        const float *g = cf_blob_diff(n->params[i].blob);
+        sumsq += cf_dot(n->be, n->params[i].blob->count, g, g);
+    }
+    double norm = sqrt(sumsq);
+    if (norm <= s->clip_gradients) return;
+    float f = (float)(s->clip_gradients / norm);
+    for (int i = 0; i < n->nparams; i++)
+        if (n->params[i].owner == i && n->params[i].lr_mult != 0)
+            cf_scal(n->be, n->params[i].blob->count, f, cf_blob_mdiff(n->params[i].blob));
+}
+
+static void update_param(cf_solver *s, int i, double rate)
+{
+    cf_net_param *p = &s->net->params[i];
+    size_t n = p->blob->count;
+    float *w = cf_blob_mdata(p->blob), *g = cf_blob_mdiff(p->blob);
+    float *h = s->history[i], *h2 = s->history2[i];
+    float r = (float)(rate * p->lr_mult);
+    float wd = (float)(s->weight_decay * p->decay_mult);
+    float mu = (float)s->momentum, delta = (float)s->delta;
+
+    if (s->iter_size > 1) cf_scal(s->net->be, n, 1.0f / (float)s->iter_size, g);
+    if (wd != 0) {
+        if (s->l1)
+            for (size_t k = 0; k < n; k++) g[k] += wd * (float)((w[k] > 0) - (w[k] < 0));
+        else
+            cf_axpy(s->net->be, n, wd, w, g);
+    }
+    switch (s->type) {
+    case CF_SGD:
+        for (size_t k = 0; k < n; k++) {
+            h[k] = mu * h[k] + r * g[k];
+            w[k] -= h[k];
+        }
+        break;
+    case CF_NESTEROV:
+        for (size_t k = 0; k < n; k++) {
+            float prev = h[k];
+            h[k] = mu * h[k] + r * g[k];
+            w[k] -= (1 + mu) * h[k] - mu * prev;
+        }
+        break;
+    case CF_ADAGRAD:
+        for (size_t k = 0; k < n; k++) {
+            h[k] += g[k] * g[k];
+            w[k] -= r * g[k] / (sqrtf(h[k]) + delta);
+        }
+        break;
+    case CF_RMSPROP: {
+        float rho = (float)s->rms_decay;
+        for (size_t k = 0; k < n; k++) {
+            h[k] = rho * h[k] + (1 - rho) * g[k] * g[k];
+            w[k] -= r * g[k] / (sqrtf(h[k]) + delta);
+        }
+        break;
+    }
+    case CF_ADADELTA:
+        for (size_t k = 0; k < n; k++) {
+            h[k] = mu * h[k] + (1 - mu) * g[k] * g[k];
+            float u = g[k] * sqrtf((h2[k] + delta) / (h[k] + delta));
+            h2[k] = mu * h2[k] + (1 - mu) * u * u;
+            w[k] -= r * u;
+        }
+        break;
+    case CF_ADAM: {
+        float b1 = mu, b2 = (float)s->momentum2;
+        double t = s->iter + 1;
+        float corr = (float)(sqrt(1 - pow(b2, t)) / (1 - pow(b1, t)));
+        for (size_t k = 0; k < n; k++) {
+            h[k] = b1 * h[k] + (1 - b1) * g[k];
+            h2[k] = b2 * h2[k] + (1 - b2) * g[k] * g[k];
+            w[k] -= r * corr * h[k] / (sqrtf(h2[k]) + delta);
+        }
+        break;
+    }
+    }
+}
+
+void cf_solver_apply_update(cf_solver *s)
+{
+    double rate = cf_solver_lr(s);
+    clip(s);
+    for (int i = 0; i < s->net->nparams; i++)
+        if (s->net->params[i].owner == i && s->net->params[i].lr_mult != 0) update_param(s, i, rate);
+}
+
+int cf_solver_step(cf_solver *s, float *loss, cf_error *err)
+{
+    cf_net_clear_param_diffs(s->net);
+    double total = 0;
+    for (long k = 0; k < s->iter_size; k++) {
+        float l;
+        if (cf_net_forward(s->net, &l, err)) return -1;
+        cf_net_backward(s->net);
+        total += l;
+    }
+    float l = (float)(total / (double)s->iter_size);
+    cf_solver_apply_update(s);
+    /* smoothed loss: mean of the last average_loss values, as Caffe shows */
+    if (s->nlosses < s->average_loss) {
+        s->losses[s->nlosses++] = l;
+    } else {
+        s->losses[s->loss_pos] = l;
+        s->loss_pos = (s->loss_pos + 1) % (int)s->average_loss;
+    }
+    double sum = 0;
+    for (int i = 0; i < s->nlosses; i++) sum += s->losses[i];
+    s->smoothed_loss = (float)(sum / s->nlosses);
+    s->last_loss = l;
+    s->iter++;
+    if (loss) *loss = l;
+    return 0;
+}
+
+int cf_solver_test(cf_solver *s, int k, cf_test_result *res, cf_error *err)
+{
+    cf_net *n = s->test[k];
+    memset(res, 0, sizeof *res);
+    res->net = k;
+    res->iter = s->iter;
+    double sums[CF_MAX_OUTPUTS] = {0};
+    float weights[CF_MAX_OUTPUTS] = {0};
+    int no = 0;
+    for (long it = 0; it < s->test_iter[k]; it++) {
+        if (cf_net_forward(n, NULL, err)) return -1;
+        no = 0;
+        for (int o = 0; o < n->noutputs; o++) {
+            int id = n->outputs[o];
+            const cf_blob *b = n->blobs[id];
+            const float *d = cf_blob_data(b);
+            float w = 0;
+            for (int li = 0; li < n->nlayers; li++)
+                for (int t = 0; t < n->layers[li].nt; t++)
+                    if (n->layers[li].top_id[t] == id && n->layers[li].loss_weight[t] != 0) w = n->layers[li].loss_weight[t];
+            for (size_t e = 0; e < b->count && no < CF_MAX_OUTPUTS; e++, no++) {
+                sums[no] += d[e];
+                weights[no] = w;
+                if (it == 0) {
+                    if (b->count == 1) snprintf(res->out[no].name, sizeof res->out[no].name, "%s", b->name);
+                    else snprintf(res->out[no].name, sizeof res->out[no].name, "%s[%zu]", b->name, e);
+                }
+            }
+        }
+    }
+    res->noutputs = no;
+    for (int o = 0; o < no; o++) {
+        res->out[o].value = sums[o] / (double)s->test_iter[k];
+        res->out[o].is_loss = weights[o] != 0;
+        res->loss += weights[o] * res->out[o].value;
+    }
+    return 0;
+}

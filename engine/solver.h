@@ -1,0 +1,107 @@
+/* solver.h — learning: a train net, its test nets, and the update rule.
+ *
+ * Reads Caffe's SolverParameter fields from the solver config:
+ *   type (SGD; Nesterov, AdaGrad, RMSProp, AdaDelta, Adam), base_lr,
+ *   lr_policy (fixed, step, exp, inv, multistep, poly, sigmoid) with gamma,
+ *   power, stepsize, stepvalue; momentum, momentum2, delta, rms_decay;
+ *   weight_decay, regularization_type (L2, L1); iter_size; clip_gradients;
+ *   max_iter, display, average_loss; test_iter, test_interval,
+ *   test_initialization, test_compute_loss; snapshot, snapshot_prefix,
+ *   snapshot_after_train; random_seed; solver_mode (CPU).
+ * The net comes from the caller (already parsed).  Test nets are built from
+ * the same net config in phase TEST, one per test_iter value, and share the
+ * train net's weights.
+ *
+ * One iteration (cf_solver_step), as Caffe's SGDSolver:
+ *   zero param diffs; iter_size × (forward, backward); then per learnable
+ *   param: clip (global L2 norm > clip_gradients → scale all), normalise
+ *   (÷ iter_size), regularise (L2: g += λ·decay_mult·w; L1: g += λ·decay_mult·sign w),
+ *   update with the solver's rule at rate lr·lr_mult, and w −= update.
+ *
+ * The solver never prints; front ends read its state (iter, loss, lr) and
+ * the results of cf_solver_test.  Randomness comes from one generator
+ * seeded by random_seed, saved in snapshots.
+ */
+#ifndef CF_SOLVER_H
+#define CF_SOLVER_H
+
+#include "net.h"
+
+typedef enum { CF_SGD, CF_NESTEROV, CF_ADAGRAD, CF_RMSPROP, CF_ADADELTA, CF_ADAM } cf_solver_type;
+typedef enum { CF_LR_FIXED, CF_LR_STEP, CF_LR_EXP, CF_LR_INV, CF_LR_MULTISTEP, CF_LR_POLY, CF_LR_SIGMOID } cf_lr_policy;
+
+#define CF_MAX_TEST_NETS 8
+#define CF_MAX_STEPS 64
+#define CF_MAX_OUTPUTS 32
+
+typedef struct cf_solver_opts {
+    cf_backend *be;
+    cf_log_fn log;          /* shape reports of the nets; may be NULL */
+    void *log_ctx;
+    /* command-line overrides; a negative value leaves the recipe's */
+    long max_iter;
+    double base_lr;
+    long long seed;
+} cf_solver_opts;
+
+typedef struct cf_test_output {
+    char name[128];         /* "accuracy", or "loss" ... */
+    double value;           /* mean over test_iter batches (× loss_weight) */
+    bool is_loss;
+} cf_test_output;
+
+typedef struct cf_test_result {
+    int net;                /* which test net */
+    int iter;               /* solver iteration it was taken at */
+    int noutputs;
+    cf_test_output out[CF_MAX_OUTPUTS];
+    double loss;            /* Σ of the weighted loss outputs */
+} cf_test_result;
+
+typedef struct cf_solver {
+    cf_solver_opts opts;
+    cf_node *conf;
+    cf_net *net;
+    int ntest;
+    cf_net *test[CF_MAX_TEST_NETS];
+    long test_iter[CF_MAX_TEST_NETS];
+    cf_rng rng;
+
+    /* hyper-parameters */
+    cf_solver_type type;
+    cf_lr_policy policy;
+    double base_lr, gamma, power, momentum, momentum2, delta, rms_decay, weight_decay, clip_gradients;
+    long stepsize, max_iter, display, average_loss, test_interval, iter_size, snapshot;
+    int nstepvalue;
+    long stepvalue[CF_MAX_STEPS];
+    bool l1, test_initialization, snapshot_after_train;
+    const char *snapshot_prefix;
+    long long random_seed;
+
+    /* state (what a snapshot saves) */
+    int iter;
+    int current_step;       /* multistep position */
+    float **history;        /* per param: solver history (momentum, ...) */
+    float **history2;       /* second history (Adam, AdaDelta) or NULL */
+    double lr_scale;        /* set from a front end: lr = policy × lr_scale */
+
+    /* loss smoothing over the last average_loss iterations */
+    float *losses;
+    int nlosses, loss_pos;
+    float last_loss, smoothed_loss;
+} cf_solver;
+
+cf_solver *cf_solver_new(cf_node *solver_conf, cf_node *net_conf, const cf_solver_opts *opts, cf_error *err);
+void cf_solver_free(cf_solver *s);
+
+/* Learning rate the policy gives at the current iteration (× lr_scale). */
+double cf_solver_lr(const cf_solver *s);
+/* One iteration; fills *loss with the (unsmoothed) training loss. */
+int cf_solver_step(cf_solver *s, float *loss, cf_error *err);
+/* Run test net k for its test_iter batches. */
+int cf_solver_test(cf_solver *s, int k, cf_test_result *res, cf_error *err);
+/* Apply the update from the current param diffs (used by step and by
+ * tests that set gradients by hand). */
+void cf_solver_apply_update(cf_solver *s);
+
+#endif
