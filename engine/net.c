@@ -498,7 +498,7 @@ cf_net *cf_net_build(cf_node *conf, const cf_net_opts *o, cf_error *err)
             cf_node_error(lc, err, CF_EINPUT, "each entry of 'layer' must be a map of fields");
             goto fail;
         }
-        bool inc;
+        bool inc = false;
         if (layer_included(lc, o, &inc, err)) goto fail;
         if (!inc) {
             lc->used = false; /* not this phase's: its fields are checked by the phase that builds it */
