@@ -23,6 +23,7 @@ static int objective(gc_state *s, double *E, cf_error *err)
     if (s->l->ops->forward(s->l, s->bottom, s->nb, s->top, s->nt, err)) return -1;
     double e = 0;
     for (int t = 0; t < s->nt; t++) {
+        if (!s->w[t]) continue; /* first call: tops not shaped yet, no weights */
         const float *d = cf_blob_data(s->top[t]);
         for (size_t i = 0; i < s->top[t]->count; i++) e += (double)s->w[t][i] * d[i];
     }
