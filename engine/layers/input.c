@@ -1,0 +1,60 @@
+/* input.c — Input layer: tops whose data is written from outside the net
+ * (a deploy net's "data", a test feeding blobs by hand).
+ *
+ * input_param { shape { dim: 64 dim: 1 dim: 28 dim: 28 } } gives the shape
+ * of the tops, as Caffe's InputParameter: no shape at all (the caller
+ * shapes the tops), one shape for every top, or one shape per top.
+ * Forward and reshape do nothing: the layer only holds the blobs' place in
+ * the graph. */
+#include <limits.h>
+
+#include "layer.h"
+
+/* One BlobShape map {dim: [...]} into dims; sizes must be >= 0. */
+static int read_shape(cf_layer *l, cf_node *s, int *naxes, int *dims, cf_error *err)
+{
+    if (s->kind != CF_NODE_MAP)
+        return cf_layer_error(l, s, err, "input_param: 'shape' must be a map like {dim: [64, 1, 28, 28]}");
+    size_t n = cf_node_count(s, "dim");
+    if (n > CF_MAX_AXES)
+        return cf_layer_error(l, s, err, "input_param: shape has %zu axes (at most %d)", n, CF_MAX_AXES);
+    for (size_t i = 0; i < n; i++) {
+        long d;
+        if (cf_get_int_at(s, "dim", i, &d, err)) return -1;
+        if (d < 0 || d > INT_MAX)
+            return cf_layer_error(l, cf_node_at(s, "dim", i), err, "input_param: dimension %ld is out of range", d);
+        dims[i] = (int)d;
+    }
+    *naxes = (int)n;
+    return 0;
+}
+
+static int input_setup(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt, cf_error *err)
+{
+    cf_node *p;
+    if (cf_layer_param_map(l, "input_param", &p, err)) return -1;
+    size_t ns = cf_node_count(p, "shape");
+    if (ns > 1 && ns != (size_t)nt)
+        return cf_layer_error(l, cf_node_at(p, "shape", 0), err,
+                              "input_param: give 'shape' once, or once per top (%d top%s), not %zu times", nt,
+                              nt == 1 ? "" : "s", ns);
+    for (int i = 0; ns && i < nt; i++) {
+        int naxes = 0, dims[CF_MAX_AXES];
+        if (read_shape(l, cf_node_at(p, "shape", ns == 1 ? 0 : (size_t)i), &naxes, dims, err)) return -1;
+        if (cf_blob_reshape(top[i], naxes, dims, err)) return -1;
+    }
+    return 0;
+}
+
+/* The tops keep whatever shape and data the caller gave them. */
+static int input_reshape(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt, cf_error *err) { return 0; }
+static int input_forward(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt, cf_error *err) { return 0; }
+
+const cf_layer_ops cf_layer_Input = {
+    .type = "Input",
+    .min_bottom = 0, .max_bottom = 0,
+    .min_top = 1, .max_top = -1,
+    .setup = input_setup,
+    .reshape = input_reshape,
+    .forward = input_forward,
+};

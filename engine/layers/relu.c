@@ -1,0 +1,83 @@
+/* relu.c — ReLU layer, with Caffe's leaky variant:
+ *     y = max(x, 0) + s · min(x, 0)          s = relu_param.negative_slope (0)
+ *     ∂E/∂x = ∂E/∂y · (1 if x > 0, else s)
+ * In place is fine: for s >= 0 the sign of y is the sign of x, so backward
+ * may read the top where the bottom was (Caffe does the same).
+ * relu_param.engine is accepted for Caffe prototxts and has no effect. */
+#include <stdlib.h>
+
+#include "layer.h"
+
+#define EW_GRAIN 32768
+
+static const char *const engines[] = {"DEFAULT", "CAFFE", "CUDNN", NULL};
+
+typedef struct {
+    float slope;
+    const float *x, *dy;
+    float *y, *dx;
+} relu_ctx;
+
+static int relu_setup(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt, cf_error *err)
+{
+    cf_node *p;
+    double slope;
+    int engine;
+    if (cf_layer_param_map(l, "relu_param", &p, err) || cf_get_float(p, "negative_slope", 0, &slope, err) ||
+        cf_get_enum(p, "engine", engines, 0, &engine, err))
+        return -1;
+    float *s = malloc(sizeof *s);
+    if (!s) abort();
+    *s = (float)slope;
+    l->priv = s;
+    return 0;
+}
+
+static int relu_reshape(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt, cf_error *err)
+{
+    return top[0] == bottom[0] ? 0 : cf_blob_reshape_like(top[0], bottom[0], err);
+}
+
+static void relu_fwd_range(void *c, size_t b, size_t e)
+{
+    relu_ctx *k = c;
+    const float s = k->slope;
+    for (size_t i = b; i < e; i++) {
+        float v = k->x[i];
+        k->y[i] = v > 0 ? v : s * v;
+    }
+}
+
+static void relu_bwd_range(void *c, size_t b, size_t e)
+{
+    relu_ctx *k = c;
+    const float s = k->slope;
+    for (size_t i = b; i < e; i++) k->dx[i] = k->dy[i] * (k->x[i] > 0 ? 1.0f : s);
+}
+
+static int relu_forward(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt, cf_error *err)
+{
+    relu_ctx k = {.slope = *(float *)l->priv, .x = cf_blob_data(bottom[0])};
+    k.y = cf_blob_mdata(top[0]);
+    cf_parallel_for(l->be, bottom[0]->count, EW_GRAIN, relu_fwd_range, &k);
+    return 0;
+}
+
+static void relu_backward(cf_layer *l, cf_blob **top, int nt, const bool *prop, cf_blob **bottom, int nb)
+{
+    if (!prop[0]) return;
+    relu_ctx k = {.slope = *(float *)l->priv, .x = cf_blob_data(bottom[0]), .dy = cf_blob_diff(top[0])};
+    k.dx = cf_blob_mdiff(bottom[0]);
+    cf_parallel_for(l->be, bottom[0]->count, EW_GRAIN, relu_bwd_range, &k);
+}
+
+const cf_layer_ops cf_layer_ReLU = {
+    .type = "ReLU",
+    .min_bottom = 1, .max_bottom = 1,
+    .min_top = 1, .max_top = 1,
+    .inplace_ok = true,
+    .setup = relu_setup,
+    .reshape = relu_reshape,
+    .forward = relu_forward,
+    .backward = relu_backward,
+};
