@@ -1,0 +1,371 @@
+/* convolution.c — Caffe's Convolution layer (convolution_param): 2-D
+ * convolution of NCHW bottoms with learnt filters, in groups, with padding,
+ * stride and dilation.
+ *
+ * Shapes (Caffe's):
+ *   weights [M, C/G, kh, kw], bias [M]      M = num_output, G = group
+ *   top     [N, M, Ho, Wo]   Ho = (H + 2ph − (dh(kh−1) + 1)) / sh + 1
+ *
+ * The fast path lowers the whole minibatch at once.  im2col lays the
+ * bottom out as col[K][N·P] (K = C·kh·kw, P = Ho·Wo), so each group g is a
+ * single gemm over every image:
+ *     Y_g[M/G × N·P] = W_g[M/G × K/G] · col_g[K/G × N·P]
+ * Y is laid out [M][N·P]; one parallel pass scatters it to top[N][M][P]
+ * and adds the bias.  Backward mirrors it: top diff gathered to dY[M][N·P]
+ * (bias gradient = row sums, taken in the same pass), then per group
+ *     dW_g += dY_g · col_gᵀ        dcol_g = W_gᵀ · dY_g
+ * and col2im folds dcol back into the bottom diff.  dcol reuses the col
+ * buffer once every weight gradient is taken, so the layer holds one
+ * column buffer and one [M][N·P] buffer, grown in reshape only.
+ *
+ * With one image and a 1×1 kernel at stride 1 and no padding, col is the
+ * bottom itself and Y is the top itself: no lowering, no scatter.
+ *
+ * Several bottoms are allowed (as Caffe): each is convolved with the same
+ * filters into the top at the same index; all must have one shape. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layer.h"
+
+typedef struct {
+    int M, G, C;            /* num_output, group, channels fixed at setup */
+    bool bias_term;
+    cf_conv_geom g;         /* geometry of the current bottom shape */
+    bool direct;            /* 1×1, stride 1, no pad, N = 1: col = bottom, Y = top */
+    cf_mem *col;            /* [K][N·P] columns, reused as dcol in backward */
+    cf_mem *y;              /* [M][N·P] output (forward) or top diff (backward) */
+    const cf_blob *col_of;  /* the bottom whose columns col holds, or NULL */
+} conv_priv;
+
+/* ---- parameters ---- */
+
+/* A spatial field given as `key` (one value for both axes, or two: h, w)
+ * or as the pair key_h/key_w (hkey NULL when Caffe has no such pair).
+ * def < 0 means the field is required.  As in Caffe, one of pad_h/pad_w
+ * alone leaves the other 0 (pair_def 0); kernel and stride need both
+ * (pair_def -1). */
+static int read_hw(cf_layer *l, cf_node *p, const char *key, const char *hkey, const char *wkey, long def,
+                   long pair_def, long lo, int out[2], cf_error *err)
+{
+    size_t n = cf_node_count(p, key);
+    bool has_h = hkey && cf_node_has(p, hkey), has_w = wkey && cf_node_has(p, wkey);
+    long v[2] = {def, def};
+    cf_node *at[2] = {NULL, NULL};
+    if (has_h || has_w) {
+        if (n > 0)
+            return cf_layer_error(l, cf_node_at(p, key, 0), err, "give either '%s' or '%s'/'%s', not both", key,
+                                  hkey, wkey);
+        if ((!has_h || !has_w) && pair_def < 0)
+            return cf_layer_error(l, p, err, "'%s' and '%s' must be given together", hkey, wkey);
+        if (cf_get_int(p, hkey, pair_def, &v[0], err) || cf_get_int(p, wkey, pair_def, &v[1], err)) return -1;
+        at[0] = cf_node_get(p, hkey);
+        at[1] = cf_node_get(p, wkey);
+    } else if (n == 0) {
+        if (def < 0) return cf_layer_error(l, p, err, "convolution_param: field '%s' is missing", key);
+    } else if (n <= 2) {
+        for (size_t i = 0; i < n; i++)
+            if (cf_get_int_at(p, key, i, &v[i], err)) return -1;
+        if (n == 1) v[1] = v[0];
+        at[0] = cf_node_at(p, key, 0);
+        at[1] = cf_node_at(p, key, n - 1);
+    } else {
+        return cf_layer_error(l, cf_node_at(p, key, 2), err,
+                              "field '%s' takes 1 value or 2 (h, w) for 2-D convolution, got %zu", key, n);
+    }
+    for (int i = 0; i < 2; i++) {
+        const char *name = at[i] && at[i]->key ? at[i]->key : key;
+        if (v[i] < lo)
+            return cf_layer_error(l, at[i], err, "field '%s': %ld is out of range (must be >= %ld)", name, v[i], lo);
+        if (v[i] > INT_MAX / 4)
+            return cf_layer_error(l, at[i], err, "field '%s': %ld is too large", name, v[i]);
+        out[i] = (int)v[i];
+    }
+    return 0;
+}
+
+static const char *const engines[] = {"DEFAULT", "CAFFE", "CUDNN", NULL};
+
+static int conv_setup(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt, cf_error *err)
+{
+    if (nb != nt)
+        return cf_layer_error(l, NULL, err, "Convolution needs as many tops as bottoms (%d bottoms, %d tops)", nb,
+                              nt);
+    if (bottom[0]->naxes != 4) {
+        char s[128];
+        return cf_layer_error(l, NULL, err, "Convolution needs a 4-D bottom (N, C, H, W), got shape %s",
+                              cf_blob_shape_str(bottom[0], s, sizeof s));
+    }
+    cf_node *p;
+    if (cf_layer_param_map(l, "convolution_param", &p, err)) return -1;
+    long M, G, axis;
+    bool bias_term, nd;
+    int engine, k[2], pad[2], stride[2], dil[2];
+    if (!cf_node_has(p, "num_output"))
+        return cf_layer_error(l, p, err, "convolution_param: field 'num_output' is missing");
+    if (cf_get_int_range(p, "num_output", 0, 1, LONG_MAX, &M, err) ||
+        cf_get_int_range(p, "group", 1, 1, LONG_MAX, &G, err) || cf_get_bool(p, "bias_term", true, &bias_term, err) ||
+        cf_get_int(p, "axis", 1, &axis, err) || cf_get_enum(p, "engine", engines, 0, &engine, err) ||
+        cf_get_bool(p, "force_nd_im2col", false, &nd, err))
+        return -1;
+    if (read_hw(l, p, "kernel_size", "kernel_h", "kernel_w", -1, -1, 1, k, err) ||
+        read_hw(l, p, "pad", "pad_h", "pad_w", 0, 0, 0, pad, err) ||
+        read_hw(l, p, "stride", "stride_h", "stride_w", 1, -1, 1, stride, err) ||
+        read_hw(l, p, "dilation", NULL, NULL, 1, -1, 1, dil, err))
+        return -1;
+    /* Caffe convolves over the axes after `axis`; we do 2-D NCHW only. */
+    if (axis != 1 && axis != -3)
+        return cf_layer_error(l, cf_node_get(p, "axis"), err,
+                              "only axis 1 (channels of an NCHW bottom) is supported, got %ld", axis);
+    int C = bottom[0]->shape[1];
+    if (M > INT_MAX / 4) return cf_layer_error(l, cf_node_get(p, "num_output"), err, "num_output %ld is too large", M);
+    if (C % G)
+        return cf_layer_error(l, cf_node_get(p, "group"), err, "bottom channels (%d) must be divisible by group (%ld)",
+                              C, G);
+    if (M % G)
+        return cf_layer_error(l, cf_node_get(p, "group"), err, "num_output (%ld) must be divisible by group (%ld)",
+                              M, G);
+
+    conv_priv *c = calloc(1, sizeof *c);
+    if (!c) return cf_layer_error(l, NULL, err, "out of memory");
+    l->priv = c;
+    c->M = (int)M;
+    c->G = (int)G;
+    c->C = C;
+    c->bias_term = bias_term;
+    c->g = (cf_conv_geom){.C = C, .kh = k[0], .kw = k[1], .ph = pad[0], .pw = pad[1],
+                          .sh = stride[0], .sw = stride[1], .dh = dil[0], .dw = dil[1]};
+    c->col = cf_mem_new();
+    c->y = cf_mem_new();
+
+    /* Caffe's default filler for both is constant 0. */
+    cf_node *wf, *bf;
+    int wshape[4] = {c->M, C / c->G, k[0], k[1]};
+    if (cf_get_map(p, "weight_filler", &wf, err) || cf_get_map(p, "bias_filler", &bf, err)) return -1;
+    cf_blob *w = cf_layer_add_param(l, 4, wshape, err);
+    if (!w || cf_fill(w, wf, "constant", l->rng, err)) return -1;
+    if (bias_term) {
+        cf_blob *b = cf_layer_add_param(l, 1, &c->M, err);
+        if (!b || cf_fill(b, bf, "constant", l->rng, err)) return -1;
+    } else if (bf) {
+        cf_node_mark_used(bf); /* Caffe ignores it too */
+    }
+    return 0;
+}
+
+static int conv_reshape(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt, cf_error *err)
+{
+    conv_priv *c = l->priv;
+    char s[128], s2[128];
+    const cf_blob *b0 = bottom[0];
+    if (b0->naxes != 4)
+        return cf_layer_error(l, NULL, err, "Convolution needs a 4-D bottom (N, C, H, W), got shape %s",
+                              cf_blob_shape_str(b0, s, sizeof s));
+    if (b0->shape[1] != c->C)
+        return cf_layer_error(l, NULL, err, "bottom has %d channels, but the layer was set up for %d",
+                              b0->shape[1], c->C);
+    for (int i = 1; i < nb; i++)
+        if (!cf_blob_same_shape(bottom[i], b0))
+            return cf_layer_error(l, NULL, err, "all bottoms must have one shape: bottom 0 is %s, bottom %d is %s",
+                                  cf_blob_shape_str(b0, s, sizeof s), i, cf_blob_shape_str(bottom[i], s2, sizeof s2));
+    cf_conv_geom *g = &c->g;
+    g->N = b0->shape[0];
+    g->H = b0->shape[2];
+    g->W = b0->shape[3];
+    long ekh = (long)g->dh * (g->kh - 1) + 1, ekw = (long)g->dw * (g->kw - 1) + 1;
+    if ((long)g->H + 2L * g->ph < ekh || (long)g->W + 2L * g->pw < ekw)
+        return cf_layer_error(l, NULL, err,
+                              "kernel %ldx%ld (with dilation) is bigger than the padded input %ldx%ld",
+                              ekh, ekw, (long)g->H + 2L * g->ph, (long)g->W + 2L * g->pw);
+    cf_conv_geom_out(g);
+    size_t P = (size_t)g->Ho * g->Wo, NP = (size_t)g->N * P, K = (size_t)g->C * g->kh * g->kw;
+    if (NP > INT_MAX || K > INT_MAX || (NP && K > CF_MAX_COUNT / NP) || (NP && (size_t)c->M > CF_MAX_COUNT / NP))
+        return cf_layer_error(l, NULL, err, "bottom %s is too large to convolve in one batch",
+                              cf_blob_shape_str(b0, s, sizeof s));
+    for (int i = 0; i < nt; i++)
+        if (cf_blob_reshape4(top[i], g->N, c->M, g->Ho, g->Wo, err)) return cf_error_ctx(err, "layer '%s'", l->name);
+
+    c->direct = g->N == 1 && g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
+    c->col_of = NULL;
+    if (!c->direct && NP > 0) {
+        if (!cf_mem_host(c->col, K * NP)) return cf_layer_error(l, NULL, err, "out of memory for the column buffer");
+        if (g->N > 1 && !cf_mem_host(c->y, (size_t)c->M * NP))
+            return cf_layer_error(l, NULL, err, "out of memory for the output buffer");
+    }
+    return 0;
+}
+
+/* ---- forward ---- */
+
+typedef struct {
+    const conv_priv *c;
+    const float *y, *bias;
+    float *top;
+} scatter_ctx;
+
+/* Plane q = (n, m) of the top: top[n][m][:] = Y[m][n·P:] + b[m]. */
+static void scatter_planes(void *arg, size_t qb, size_t qe)
+{
+    scatter_ctx *k = arg;
+    size_t P = (size_t)k->c->g.Ho * k->c->g.Wo, NP = (size_t)k->c->g.N * P;
+    int M = k->c->M;
+    for (size_t q = qb; q < qe; q++) {
+        size_t n = q / (size_t)M, m = q % (size_t)M;
+        const float *src = k->y + m * NP + n * P;
+        float *dst = k->top + q * P;
+        float b = k->bias ? k->bias[m] : 0.0f;
+        for (size_t i = 0; i < P; i++) dst[i] = src[i] + b;
+    }
+}
+
+static size_t plane_grain(size_t P) { return P >= 16384 ? 1 : 16384 / (P ? P : 1); }
+
+/* Y_g = W_g · col_g for every group. */
+static void gemm_groups(cf_layer *l, const float *col, float *y)
+{
+    conv_priv *c = l->priv;
+    const cf_conv_geom *g = &c->g;
+    int Mg = c->M / c->G, Kg = g->C / c->G * g->kh * g->kw;
+    int NP = g->N * g->Ho * g->Wo;
+    const float *w = cf_blob_data(l->param[0]);
+    for (int gi = 0; gi < c->G; gi++)
+        cf_gemm(l->be, false, false, Mg, NP, Kg, 1.0f, w + (size_t)gi * Mg * Kg, col + (size_t)gi * Kg * NP, 0.0f,
+                y + (size_t)gi * Mg * NP);
+}
+
+static int conv_forward(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt, cf_error *err)
+{
+    conv_priv *c = l->priv;
+    const cf_conv_geom *g = &c->g;
+    size_t P = (size_t)g->Ho * g->Wo;
+    if (P * g->N == 0) return 0;
+    const float *bias = c->bias_term ? cf_blob_data(l->param[1]) : NULL;
+    for (int i = 0; i < nb; i++) {
+        const float *x = cf_blob_data(bottom[i]);
+        float *t = cf_blob_mdata(top[i]);
+        const float *col = x;
+        if (!c->direct) {
+            float *cb = c->col->host;
+            cf_im2col(l->be, g, x, cb);
+            c->col_of = bottom[i];
+            col = cb;
+        }
+        if (g->N == 1) {
+            /* Y's layout [M][P] is the top's: write it in place. */
+            gemm_groups(l, col, t);
+            if (bias)
+                for (int m = 0; m < c->M; m++)
+                    for (size_t j = 0; j < P; j++) t[(size_t)m * P + j] += bias[m];
+        } else {
+            gemm_groups(l, col, c->y->host);
+            scatter_ctx k = {c, c->y->host, bias, t};
+            cf_parallel_for(l->be, (size_t)g->N * c->M, plane_grain(P), scatter_planes, &k);
+        }
+    }
+    return 0;
+}
+
+/* ---- backward ---- */
+
+typedef struct {
+    const conv_priv *c;
+    const float *tdiff;
+    float *dy, *dbias;
+} gather_ctx;
+
+/* Row m of dY: dY[m][n·P:] = top_diff[n][m][:], and db[m] += its sum. */
+static void gather_rows(void *arg, size_t mb, size_t me)
+{
+    gather_ctx *k = arg;
+    const cf_conv_geom *g = &k->c->g;
+    size_t P = (size_t)g->Ho * g->Wo, NP = (size_t)g->N * P;
+    int M = k->c->M;
+    for (size_t m = mb; m < me; m++) {
+        double s = 0;
+        for (int n = 0; n < g->N; n++) {
+            const float *src = k->tdiff + ((size_t)n * M + m) * P;
+            if (k->dy) memcpy(k->dy + m * NP + (size_t)n * P, src, P * sizeof(float));
+            if (k->dbias)
+                for (size_t j = 0; j < P; j++) s += src[j];
+        }
+        if (k->dbias) k->dbias[m] += (float)s;
+    }
+}
+
+static void conv_backward(cf_layer *l, cf_blob **top, int nt, const bool *prop, cf_blob **bottom, int nb)
+{
+    conv_priv *c = l->priv;
+    const cf_conv_geom *g = &c->g;
+    size_t P = (size_t)g->Ho * g->Wo;
+    int NP = (int)(g->N * P);
+    if (NP == 0) return;
+    int Mg = c->M / c->G, Kg = g->C / c->G * g->kh * g->kw;
+    bool dw = l->param_grad[0], db = c->bias_term && l->param_grad[1];
+    const float *w = cf_blob_data(l->param[0]);
+    float *wdiff = dw ? cf_blob_mdiff(l->param[0]) : NULL;
+    float *bdiff = db ? cf_blob_mdiff(l->param[1]) : NULL;
+
+    /* Last bottom first: forward left its columns in the buffer. */
+    for (int i = nb - 1; i >= 0; i--) {
+        if (!dw && !db && !prop[i]) continue;
+        const float *tdiff = cf_blob_diff(top[i]);
+        /* dY in [M][N·P]: the top diff itself for one image. */
+        const float *dy = tdiff;
+        if (g->N > 1 && (dw || prop[i])) {
+            gather_ctx k = {c, tdiff, c->y->host, bdiff};
+            cf_parallel_for(l->be, (size_t)c->M, 1, gather_rows, &k);
+            dy = c->y->host;
+        } else if (db) {
+            gather_ctx k = {c, tdiff, NULL, bdiff};
+            cf_parallel_for(l->be, (size_t)c->M, 1, gather_rows, &k);
+        }
+
+        float *col = c->direct ? NULL : c->col->host;
+        if (dw) {
+            const float *cx = col;
+            if (c->direct) {
+                cx = cf_blob_data(bottom[i]);
+            } else if (c->col_of != bottom[i]) {
+                cf_im2col(l->be, g, cf_blob_data(bottom[i]), col);
+                c->col_of = bottom[i];
+            }
+            for (int gi = 0; gi < c->G; gi++)
+                cf_gemm(l->be, false, true, Mg, Kg, NP, 1.0f, dy + (size_t)gi * Mg * NP, cx + (size_t)gi * Kg * NP,
+                        1.0f, wdiff + (size_t)gi * Mg * Kg);
+        }
+        if (!prop[i]) continue;
+        /* dcol = Wᵀ · dY, written over the columns (no longer needed). */
+        float *dcol = c->direct ? cf_blob_mdiff(bottom[i]) : col;
+        for (int gi = 0; gi < c->G; gi++)
+            cf_gemm(l->be, true, false, Kg, NP, Mg, 1.0f, w + (size_t)gi * Mg * Kg, dy + (size_t)gi * Mg * NP, 0.0f,
+                    dcol + (size_t)gi * Kg * NP);
+        if (!c->direct) {
+            c->col_of = NULL;
+            cf_col2im(l->be, g, dcol, cf_blob_mdiff(bottom[i]));
+        }
+    }
+}
+
+static void conv_destroy(cf_layer *l)
+{
+    conv_priv *c = l->priv;
+    if (!c) return;
+    cf_mem_unref(c->col);
+    cf_mem_unref(c->y);
+    free(c);
+}
+
+const cf_layer_ops cf_layer_Convolution = {
+    .type = "Convolution",
+    .min_bottom = 1,
+    .max_bottom = -1,
+    .min_top = 1,
+    .max_top = -1,
+    .setup = conv_setup,
+    .reshape = conv_reshape,
+    .forward = conv_forward,
+    .backward = conv_backward,
+    .destroy = conv_destroy,
+};
