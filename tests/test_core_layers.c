@@ -64,7 +64,8 @@ static void fill_permutation(cf_blob *b, uint64_t seed)
 /* ================= Convolution ================= */
 
 /* Slow, plain convolution straight from the definition:
- *   y[n][m][oy][ox] = b[m] + Σ_c Σ_i Σ_j w[m][c][i][j] · x[n][g·C/G + c][oy·sh − ph + i·dh][ox·sw − pw + j·dw]
+ *   y[n][m][oy][ox] = b[m] + Σ_c Σ_i Σ_j w[m][c][i][j] · x[n][g·C/G + c][iy][ix]
+ *   iy = oy·sh − ph + i·dh,  ix = ox·sw − pw + j·dw
  * with g = m / (M/G) and zero outside the image. */
 typedef struct { int N, C, H, W, M, G, kh, kw, ph, pw, sh, sw, dh, dw, Ho, Wo; } ref_geom;
 
@@ -115,7 +116,8 @@ Test(convolution, hand_computed_3x3)
     cf_blob *x = blob4("x", 1, 1, 3, 3, 1), *y = cf_blob_new("y");
     set_data(x, xv);
     cf_layer *l = tu_layer("name: c\ntype: Convolution\n"
-                           "convolution_param: {num_output: 1, kernel_size: 2, bias_filler: {type: constant, value: 0.5}}",
+                           "convolution_param: {num_output: 1, kernel_size: 2,"
+                           " bias_filler: {type: constant, value: 0.5}}",
                            CF_TRAIN, &x, 1, &y, 1);
     float wv[4] = {1, 2, 3, 4};
     set_data(l->param[0], wv);
@@ -191,6 +193,12 @@ Test(convolution, output_shapes_and_params)
                  CF_TRAIN, &x, 1, &y, 1);
     assert_shape4(y, 2, 3, 5, 4);
     assert_shape4(l->param[0], 3, 6, 3, 5);
+    cf_layer_free(l);
+
+    /* pad_h alone leaves pad_w at 0, as in Caffe: Ho = (11+4-3)+1 = 13, Wo = 9-3+1 = 7 */
+    l = tu_layer("name: c\ntype: Convolution\nconvolution_param: {num_output: 1, kernel_size: 3, pad_h: 2}", CF_TRAIN,
+                 &x, 1, &y, 1);
+    assert_shape4(y, 2, 1, 13, 7);
     cf_layer_free(l);
 
     /* reshape follows a new bottom size */
@@ -344,6 +352,8 @@ Test(convolution, bad_params)
                  "test.yaml:3:49: layer 'c': give either 'kernel_size' or 'kernel_h'/'kernel_w', not both");
     expect_error("name: c\ntype: Convolution\nconvolution_param: {num_output: 2, kernel_h: 3}", x,
                  "test.yaml:3:1: layer 'c': 'kernel_h' and 'kernel_w' must be given together");
+    expect_error("name: c\ntype: Convolution\nconvolution_param: {num_output: 2, kernel_size: 3, stride_w: 2}", x,
+                 "test.yaml:3:1: layer 'c': 'stride_h' and 'stride_w' must be given together");
     expect_error("name: c\ntype: Convolution\nconvolution_param: {num_output: 2, kernel_size: 3, stride: 0}", x,
                  "test.yaml:3:60: layer 'c': field 'stride': 0 is out of range (must be >= 1)");
     expect_error("name: c\ntype: Convolution\nconvolution_param: {num_output: 2, kernel_size: 3, group: 4}", x,
@@ -531,7 +541,8 @@ Test(pooling, gradient_max)
 {
     pool_gradcheck("{pool: MAX, kernel_size: 3, stride: 2, pad: 1}", 2, 3, 7, 7, 1);
     pool_gradcheck("{pool: MAX, kernel_size: 3, stride: 2}", 2, 2, 6, 6, 2); /* with the mask top */
-    pool_gradcheck("{pool: MAX, kernel_h: 3, kernel_w: 2, stride_h: 1, stride_w: 2, pad_h: 1, pad_w: 0}", 1, 2, 5, 7, 1);
+    pool_gradcheck("{pool: MAX, kernel_h: 3, kernel_w: 2, stride_h: 1, stride_w: 2, pad_h: 1, pad_w: 0}", 1, 2, 5, 7,
+                   1);
     pool_gradcheck("{pool: MAX, global_pooling: true}", 2, 3, 4, 5, 1);
 }
 
@@ -550,7 +561,8 @@ Test(pooling, bad_params)
     expect_error("name: p\ntype: Pooling\npooling_param: {pool: STOCHASTIC, kernel_size: 2}", x,
                  "test.yaml:3:23: layer 'p': pool: STOCHASTIC is not supported (use MAX or AVE)");
     expect_error("name: p\ntype: Pooling\npooling_param: {pool: MIN, kernel_size: 2}", x,
-                 "test.yaml:3:23: layer 'p': field 'pool': unknown value 'MIN' (expected one of: MAX, AVE, STOCHASTIC)");
+                 "test.yaml:3:23: layer 'p': field 'pool': unknown value 'MIN' "
+                 "(expected one of: MAX, AVE, STOCHASTIC)");
     expect_error("name: p\ntype: Pooling\npooling_param: {pool: MAX}", x,
                  "test.yaml:3:1: layer 'p': pooling_param: field 'kernel_size' is missing "
                  "(or give kernel_h and kernel_w, or global_pooling: true)");

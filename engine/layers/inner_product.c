@@ -76,7 +76,8 @@ static int ip_reshape(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int 
         return cf_layer_error(l, NULL, err, "bottom %s does not give %d inputs per item from axis %d, as the weights "
                               "expect", cf_blob_shape_str(b, s, sizeof s), c->K, c->axis);
     size_t M = cf_blob_count_range(b, 0, c->axis);
-    if (M > INT_MAX) return cf_layer_error(l, NULL, err, "bottom %s has too many rows", cf_blob_shape_str(b, s, sizeof s));
+    if (M > INT_MAX)
+        return cf_layer_error(l, NULL, err, "bottom %s has too many rows", cf_blob_shape_str(b, s, sizeof s));
     int shape[CF_MAX_AXES];
     for (int i = 0; i < c->axis; i++) shape[i] = b->shape[i];
     shape[c->axis] = c->N;

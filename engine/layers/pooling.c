@@ -151,9 +151,11 @@ static int pool_reshape(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, in
     for (int i = 0; i < nt; i++)
         if (cf_blob_reshape4(top[i], c->N, c->C, c->Ho, c->Wo, err)) return cf_error_ctx(err, "layer '%s'", l->name);
     if (c->kw > c->xcap) {
-        int *lo = realloc(c->xlo, (size_t)c->kw * sizeof *lo), *hi = lo ? realloc(c->xhi, (size_t)c->kw * sizeof *hi) : NULL;
-        if (lo) c->xlo = lo;
-        if (!lo || !hi) return cf_layer_error(l, NULL, err, "out of memory");
+        int *lo = realloc(c->xlo, (size_t)c->kw * sizeof *lo);
+        if (!lo) return cf_layer_error(l, NULL, err, "out of memory");
+        c->xlo = lo;
+        int *hi = realloc(c->xhi, (size_t)c->kw * sizeof *hi);
+        if (!hi) return cf_layer_error(l, NULL, err, "out of memory");
         c->xhi = hi;
         c->xcap = c->kw;
     }
