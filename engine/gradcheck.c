@@ -43,23 +43,48 @@ static void note(cf_gradcheck_result *r, const char *kind, int idx, size_t i, do
     }
 }
 
-/* Central difference of E w.r.t. *x, restoring x after. */
-static int numeric(gc_state *s, float *x, double h, double *out, cf_error *err)
+/* Central difference of E w.r.t. *x, restoring x after.  With kinks
+ * detection, *kink tells whether the one-sided slopes disagree. */
+static int numeric(gc_state *s, float *x, double h, const cf_gradcheck_opts *o, double *out, bool *kink,
+                   cf_error *err)
 {
     float orig = *x;
-    double ep, em;
+    double ep, em, e0 = 0;
     *x = (float)(orig + h);
     if (objective(s, &ep, err)) return -1;
     *x = (float)(orig - h);
     if (objective(s, &em, err)) return -1;
     *x = orig;
     *out = (ep - em) / (2 * h);
+    *kink = false;
+    if (o->skip_kinks) {
+        if (objective(s, &e0, err)) return -1;
+        double fwd = (ep - e0) / h, bwd = (e0 - em) / h;
+        double tol = o->kink_tol > 0 ? o->kink_tol : 1e-2;
+        *kink = fabs(fwd - bwd) > tol * fmax(fmax(fabs(fwd), fabs(bwd)), 1.0);
+    }
     return 0;
 }
 
 int cf_gradcheck_layer(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt, const bool *check_bottom,
                        double step, cf_gradcheck_result *res, cf_error *err)
 {
+    cf_gradcheck_opts o = {.step = step};
+    return cf_gradcheck_layer_opts(l, bottom, nb, top, nt, check_bottom, &o, res, err);
+}
+
+/* Stride that visits at most max elements of n. */
+static size_t stride_for(size_t n, long max)
+{
+    if (max <= 0 || n <= (size_t)max) return 1;
+    return (n + (size_t)max - 1) / (size_t)max;
+}
+
+int cf_gradcheck_layer_opts(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt, const bool *check_bottom,
+                            const cf_gradcheck_opts *o, cf_gradcheck_result *res, cf_error *err)
+{
+    double step = o->step;
+    long max_per_blob = o->max_per_blob;
     memset(res, 0, sizeof *res);
     gc_state s = {l, bottom, top, nb, nt, NULL, NULL, {0, 0}};
     if (l->rng) s.rng0 = *l->rng;
@@ -100,19 +125,23 @@ int cf_gradcheck_layer(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int
     rc = 0;
     for (int i = 0; i < nb && rc == 0; i++) {
         if (!prop[i]) continue;
-        for (size_t k = 0; k < bottom[i]->count; k++) {
+        for (size_t k = 0; k < bottom[i]->count; k += stride_for(bottom[i]->count, max_per_blob)) {
             double n;
-            if (numeric(&s, &s.saved[i][k], step, &n, err)) { rc = -1; break; }
-            note(res, "bottom", i, k, bdiff[i][k], n);
+            bool kink;
+            if (numeric(&s, &s.saved[i][k], step, o, &n, &kink, err)) { rc = -1; break; }
+            if (kink) res->kinks++;
+            else note(res, "bottom", i, k, bdiff[i][k], n);
         }
     }
     for (int p = 0; p < l->nparam && rc == 0; p++) {
         if (!l->param_grad[p]) continue;
         float *w = cf_blob_mdata(l->param[p]);
-        for (size_t k = 0; k < l->param[p]->count; k++) {
+        for (size_t k = 0; k < l->param[p]->count; k += stride_for(l->param[p]->count, max_per_blob)) {
             double n;
-            if (numeric(&s, &w[k], step, &n, err)) { rc = -1; break; }
-            note(res, "param", p, k, pdiff[p][k], n);
+            bool kink;
+            if (numeric(&s, &w[k], step, o, &n, &kink, err)) { rc = -1; break; }
+            if (kink) res->kinks++;
+            else note(res, "param", p, k, pdiff[p][k], n);
         }
     }
     for (int i = 0; i < nb; i++) free(bdiff[i]);
@@ -128,4 +157,21 @@ out:
     free(s.saved);
     free(s.w);
     return rc;
+}
+
+int cf_gradcheck_net(cf_net *net, const cf_gradcheck_opts *o, cf_gradcheck_report cb, void *ctx, double *worst,
+                     cf_error *err)
+{
+    *worst = 0;
+    for (int li = 0; li < net->nlayers; li++) {
+        cf_net_layer *nl = &net->layers[li];
+        if (!nl->need_backward || !nl->layer->ops->backward) continue;
+        if (li > 0 && cf_net_forward_to(net, li - 1, err)) return -1;
+        cf_gradcheck_result r;
+        if (cf_gradcheck_layer_opts(nl->layer, nl->bottom, nl->nb, nl->top, nl->nt, nl->prop_down, o, &r, err))
+            return cf_error_ctx(err, "layer '%s'", nl->layer->name);
+        if (r.worst > *worst) *worst = r.worst;
+        if (cb) cb(ctx, nl->layer, &r);
+    }
+    return 0;
 }

@@ -1,0 +1,184 @@
+/* headless.c — see headless.h. */
+#include "headless.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+static volatile sig_atomic_t got_int, got_hup;
+
+static void on_signal(int sig)
+{
+    if (sig == SIGINT || sig == SIGTERM) got_int++;
+    else if (sig == SIGHUP) got_hup++;
+}
+
+/* JSON string body with the characters JSON requires escaped. */
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+/* JSON has no NaN/Inf: write null. */
+static void json_num(FILE *f, double v)
+{
+    if (isfinite(v)) fprintf(f, "%.9g", v);
+    else fputs("null", f);
+}
+
+void cf_metrics_iter(FILE *f, const cf_iter_rec *r)
+{
+    fprintf(f, "{\"type\":\"train\",\"iter\":%d,\"loss\":", r->iter);
+    json_num(f, r->loss);
+    fputs(",\"smoothed_loss\":", f);
+    json_num(f, r->smoothed);
+    fputs(",\"lr\":", f);
+    json_num(f, r->lr);
+    fputs(",\"images_per_s\":", f);
+    json_num(f, r->ips);
+    fputs(",\"elapsed_s\":", f);
+    json_num(f, r->elapsed);
+    fputs("}\n", f);
+}
+
+void cf_metrics_test(FILE *f, const cf_test_rec *r)
+{
+    fprintf(f, "{\"type\":\"test\",\"iter\":%d,\"net\":%d,\"outputs\":{", r->iter, r->net);
+    for (int i = 0; i < r->n; i++) {
+        if (i) fputc(',', f);
+        json_str(f, r->name[i]);
+        fputc(':', f);
+        json_num(f, r->value[i]);
+    }
+    fputs("},\"loss\":", f);
+    json_num(f, r->loss);
+    fputs(",\"seconds\":", f);
+    json_num(f, r->seconds);
+    fputs("}\n", f);
+}
+
+void cf_metrics_event(FILE *f, int iter, const char *kind, const char *text)
+{
+    fprintf(f, "{\"type\":\"event\",\"iter\":%d,\"event\":", iter);
+    json_str(f, kind);
+    fputs(",\"text\":", f);
+    json_str(f, text);
+    fputs("}\n", f);
+}
+
+static void print_test(cf_session *s, const cf_test_rec *r)
+{
+    cf_session_print(s, "Iteration %d, Testing net (#%d)", r->iter, r->net);
+    for (int i = 0; i < r->n; i++) {
+        if (r->is_loss[i])
+            cf_session_print(s, "    Test net output #%d: %s = %g (* loss weight = %g loss)", i, r->name[i], r->value[i],
+                             r->value[i]);
+        else
+            cf_session_print(s, "    Test net output #%d: %s = %g", i, r->name[i], r->value[i]);
+    }
+    if (s->quiet) {
+        fprintf(stderr, "test iter %d:", r->iter);
+        for (int i = 0; i < r->n; i++) fprintf(stderr, " %s=%g", r->name[i], r->value[i]);
+        fprintf(stderr, "\n");
+    }
+}
+
+static void handle_signals(cf_session *s)
+{
+    if (got_int) {
+        got_int = 0;
+        const char *e = s->sigint_effect;
+        cf_session_print(s, "SIGINT: %s", !strcmp(e, "stop") ? "snapshot and stop" : e);
+        if (!strcmp(e, "stop")) cf_monitor_send(s->mon, (cf_cmd){CF_CMD_STOP, 1});
+        else if (!strcmp(e, "snapshot")) cf_monitor_send(s->mon, (cf_cmd){CF_CMD_SNAPSHOT, 0});
+    }
+    if (got_hup) {
+        got_hup = 0;
+        const char *e = s->sighup_effect;
+        cf_session_print(s, "SIGHUP: %s", e);
+        if (!strcmp(e, "stop")) cf_monitor_send(s->mon, (cf_cmd){CF_CMD_STOP, 1});
+        else if (!strcmp(e, "snapshot")) cf_monitor_send(s->mon, (cf_cmd){CF_CMD_SNAPSHOT, 0});
+    }
+}
+
+/* Drain what the engine published since last time. */
+static void drain(cf_session *s, uint64_t *iseq, uint64_t *tseq, uint64_t *lseq)
+{
+    static cf_iter_rec it[1024];
+    static cf_test_rec te[64];
+    static cf_log_rec lg[256];
+    size_t n;
+    long display = s->solver->display;
+    while ((n = cf_monitor_logs(s->mon, lseq, lg, 256)) > 0)
+        for (size_t i = 0; i < n; i++) {
+            cf_session_print(s, "%s%s", lg[i].level == 2 ? "error: " : lg[i].level == 1 ? "warning: " : "", lg[i].text);
+            if (lg[i].level == 2 && s->quiet) fprintf(stderr, "cafetui: %s\n", lg[i].text);
+            cf_metrics_event(s->metrics, s->solver->iter, lg[i].level ? "warning" : "log", lg[i].text);
+        }
+    while ((n = cf_monitor_iters(s->mon, iseq, it, 1024)) > 0)
+        for (size_t i = 0; i < n; i++) {
+            if (display && it[i].iter % display == 0) {
+                cf_session_print(s, "Iteration %d (%.0f img/s, %.1f s), loss = %g", it[i].iter, it[i].ips,
+                                 it[i].elapsed, it[i].smoothed);
+                cf_session_print(s, "    Train net output #0: loss = %g", it[i].loss);
+                cf_session_print(s, "    Iteration %d, lr = %g", it[i].iter, it[i].lr);
+                cf_metrics_iter(s->metrics, &it[i]);
+            }
+        }
+    while ((n = cf_monitor_tests(s->mon, tseq, te, 64)) > 0)
+        for (size_t i = 0; i < n; i++) {
+            print_test(s, &te[i]);
+            cf_metrics_test(s->metrics, &te[i]);
+        }
+    fflush(s->metrics);
+}
+
+int cf_headless_run(cf_session *s)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+
+    cf_solver *sv = s->solver;
+    cf_session_print(s, "cafetui: net '%s': %d layers, %d learnable params; solver %s, base_lr %g, max_iter %ld, %d threads",
+                     sv->net->name, sv->net->nlayers, sv->net->nparams,
+                     (const char *[]){"SGD", "Nesterov", "AdaGrad", "RMSProp", "AdaDelta", "Adam"}[sv->type],
+                     sv->base_lr, sv->max_iter, s->be->nthreads);
+    cf_session_print(s, "cafetui: run directory %s (log, metrics.jsonl); snapshots %s_iter_N.h5", s->run_dir,
+                     s->snapshot_prefix);
+    if (s->recipe.upgraded_v1)
+        cf_session_print(s, "notice: %s uses Caffe's V1 layer syntax; upgraded in memory", s->recipe.net_path);
+    if (sv->iter > 0) cf_session_print(s, "Resuming at iteration %d", sv->iter);
+    if (cf_session_start(s)) {
+        fprintf(stderr, "cafetui: cannot start the training thread\n");
+        return 1;
+    }
+    uint64_t iseq = 0, tseq = 0, lseq = 0;
+    cf_status st;
+    for (;;) {
+        cf_monitor_wait(s->mon, 200);
+        handle_signals(s);
+        drain(s, &iseq, &tseq, &lseq);
+        cf_monitor_get_status(s->mon, &st);
+        if (st.state == CF_RUN_DONE || st.state == CF_RUN_FAILED) break;
+    }
+    int rc = cf_session_join(s);
+    drain(s, &iseq, &tseq, &lseq);
+    if (rc == 0) cf_session_print(s, "Optimization %s at iteration %d.", s->trainer.stop_requested ? "stopped" : "done", sv->iter);
+    else if (s->quiet) fprintf(stderr, "cafetui: %s\n", st.error);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    return rc;
+}

@@ -1,0 +1,52 @@
+/* session.h — everything a training run needs, set up from the command
+ * line: the recipe, the backend, the solver (with --weights or --resume
+ * applied), the run directory, and the monitor + trainer that the front
+ * ends (headless, TUI) drive.  Shared by `train`, `--headless` and the TUI.
+ *
+ * Run directory (--run-dir, default runs/<recipe name>): a copy of the
+ * recipe, train.log (every line printed), metrics.jsonl, and snapshots
+ * (unless the recipe's snapshot_prefix says elsewhere; a relative prefix
+ * is taken from the working directory, as Caffe does).
+ */
+#ifndef CF_SESSION_H
+#define CF_SESSION_H
+
+#include <stdio.h>
+
+#include "args.h"
+#include "recipe.h"
+#include "trainer.h"
+
+typedef struct cf_session {
+    cf_recipe recipe;
+    cf_backend *be;
+    cf_solver *solver;
+    cf_monitor *mon;
+    cf_trainer trainer;
+    char run_dir[512];
+    char snapshot_prefix[768];
+    FILE *log;             /* run_dir/train.log */
+    FILE *metrics;         /* run_dir/metrics.jsonl */
+    int threads;
+    const char *sigint_effect, *sighup_effect; /* stop | snapshot | none */
+    bool quiet;
+} cf_session;
+
+/* Flags understood by cf_session_open (terminated by {NULL}); the caller
+ * may pass its own table as long as it contains these names. */
+extern cf_flag cf_train_flags[];
+
+/* Open a session from parsed flags and the recipe path.  Prints nothing;
+ * on failure returns the exit code (2 bad input, 1 runtime) with err. */
+int cf_session_open(cf_session *s, const char *recipe_path, const cf_flag *flags, cf_error *err);
+void cf_session_close(cf_session *s);
+
+/* Write a line to the run log (and stderr unless quiet). */
+void cf_session_print(cf_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Start the trainer on a worker thread. */
+int cf_session_start(cf_session *s);
+/* Wait for the worker; returns the trainer's exit code. */
+int cf_session_join(cf_session *s);
+
+#endif
