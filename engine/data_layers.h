@@ -1,0 +1,30 @@
+/* data_layers.h — what the data layers offer beyond the layer contract
+ * (engine/layer.h): feeding a MemoryData layer from C, and the read
+ * position of a Data layer, for resuming a run where it stopped.
+ *
+ * Layer types (engine/layers/): Data (LMDB of Caffe Datums, with a
+ * prefetch thread), HDF5Data (list of .h5 files), MemoryData (arrays set
+ * from C).
+ */
+#ifndef CF_DATA_LAYERS_H
+#define CF_DATA_LAYERS_H
+
+#include <stddef.h>
+
+#include "layer.h"
+
+/* MemoryData: serve `n` examples (each channels×height×width floats,
+ * labels may be NULL when the layer has no label top), copied now.
+ * Forward serves consecutive batches, wrapping around after the last
+ * example.  Errors: l is not a MemoryData layer, n < 1, labels missing. */
+int cf_memory_data_set(cf_layer *l, const float *data, const float *labels, int n, cf_error *err);
+
+/* Data: index (0-based, in key order) of the record that the next forward
+ * begins with.  l must be a Data layer that was set up. */
+size_t cf_data_layer_position(const cf_layer *l);
+/* Data: make the next forward begin at record `index` (modulo the record
+ * count); batches prefetched so far are dropped.  The transform's random
+ * generator is not rewound. */
+int cf_data_layer_seek(cf_layer *l, size_t index, cf_error *err);
+
+#endif
