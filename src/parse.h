@@ -24,5 +24,11 @@ cf_node *cf_prototxt_parse_file(const char *path, cf_error *err);
 cf_node *cf_prototxt_parse_string(const char *text, const char *name, cf_error *err);
 /* By extension: .prototxt/.pbtxt/.pt -> prototxt, else YAML. */
 cf_node *cf_config_parse_file(const char *path, cf_error *err);
+/* true when cf_config_parse_file reads path as prototxt */
+bool cf_config_is_prototxt(const char *path);
+/* The whole file, NUL-terminated (malloc'd; *len excludes the NUL), or
+ * NULL with "path: cannot open: ..." / "cannot read: ..." / "file is larger
+ * than N MiB" when it has more than max bytes. */
+char *cf_read_file(const char *path, size_t max, size_t *len, cf_error *err);
 
 #endif
