@@ -300,3 +300,58 @@ Test(net, layers_off_the_loss_path_skip_backward)
     cr_assert_eq(n->noutputs, 3);
     cf_net_free(n);
 }
+
+/* ---- cafetui gradcheck's engine side ---- */
+
+typedef struct { char worst_layer[64]; double worst; } gc_seen;
+
+static void seen(void *ctx, const cf_layer *l, const cf_gradcheck_result *r)
+{
+    gc_seen *g = ctx;
+    if (r->worst > g->worst) {
+        g->worst = r->worst;
+        snprintf(g->worst_layer, sizeof g->worst_layer, "%s", l->name);
+    }
+}
+
+static cf_layer_ops broken_tanh;
+
+/* TanH's backward, off by a factor of 1.5 */
+static void broken_backward(cf_layer *l, cf_blob **top, int nt, const bool *prop, cf_blob **bottom, int nb)
+{
+    cf_layer_find("TanH")->backward(l, top, nt, prop, bottom, nb);
+    float *d = cf_blob_mdiff(bottom[0]);
+    for (size_t i = 0; i < bottom[0]->count; i++) d[i] *= 1.5f;
+}
+
+Test(gradcheck, net_check_passes_and_finds_a_broken_backward)
+{
+    const char *y = "input: [x, t]\ninput_shape: [{dim: [3, 5]}, {dim: [3]}]\n"
+                    "layer:\n"
+                    "  - {name: a, type: InnerProduct, bottom: x, top: a,\n"
+                    "     inner_product_param: {num_output: 6, weight_filler: {type: gaussian, std: 0.7}}}\n"
+                    "  - {name: th, type: TanH, bottom: a, top: a}\n"
+                    "  - {name: b, type: InnerProduct, bottom: a, top: b,\n"
+                    "     inner_product_param: {num_output: 4, weight_filler: {type: gaussian, std: 0.7}}}\n"
+                    "  - {name: loss, type: SoftmaxWithLoss, bottom: [b, t], top: loss}\n";
+    cf_net *n = build(y, CF_TRAIN);
+    tu_fill(cf_net_blob(n, "x"), -1, 1, 11);
+    float *t = cf_blob_mdata(cf_net_blob(n, "t"));
+    t[0] = 1, t[1] = 3, t[2] = 0;
+    cf_gradcheck_opts o = {.step = 1e-2, .skip_kinks = true, .kink_tol = 1e-2};
+    gc_seen g = {"", 0};
+    double worst;
+    cr_assert_eq(cf_gradcheck_net(n, &o, seen, &g, &worst, NULL), 0);
+    cr_assert_lt(worst, 1e-2, "a correct net passes (worst %g in '%s')", worst, g.worst_layer);
+
+    int th = cf_net_layer_id(n, "th");
+    broken_tanh = *n->layers[th].layer->ops;
+    broken_tanh.backward = broken_backward;
+    n->layers[th].layer->ops = &broken_tanh;
+    g = (gc_seen){"", 0};
+    cr_assert_eq(cf_gradcheck_net(n, &o, seen, &g, &worst, NULL), 0);
+    cr_assert_gt(worst, 0.2, "the broken backward is caught (worst %g)", worst);
+    cr_assert_str_eq(g.worst_layer, "th");
+    n->layers[th].layer->ops = cf_layer_find("TanH");
+    cf_net_free(n);
+}
