@@ -1,0 +1,765 @@
+/* snapshot.c — HDF5 snapshots of a solver, and HDF5 weights (see
+ * snapshot.h for the layout).
+ *
+ * HDF5 prints its own error stack on every failure unless told not to;
+ * every public function here silences it for its duration and turns the
+ * innermost HDF5 message into our error instead.  Names in the file are
+ * paths: a layer called "inception_3a/1x1" lives in nested groups, which
+ * group_at() walks one level at a time. */
+#include "snapshot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "atomic_file.h"
+#include "data_layers.h"
+
+#define VERSION_ATTR "cafetui_snapshot_version"
+
+static const char *const type_names[] = {"SGD", "Nesterov", "AdaGrad", "RMSProp", "AdaDelta", "Adam"};
+
+/* ---- HDF5 quietly ---- */
+
+typedef struct quiet {
+    H5E_auto2_t fn;
+    void *data;
+} quiet;
+
+static void hush(quiet *q)
+{
+    H5Eget_auto2(H5E_DEFAULT, &q->fn, &q->data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+static void unhush(quiet *q) { H5Eset_auto2(H5E_DEFAULT, q->fn, q->data); }
+
+static herr_t innermost(unsigned n, const H5E_error2_t *e, void *out)
+{
+    if (n == 0) snprintf(out, 512, "%s", e->desc ? e->desc : "unknown HDF5 error");
+    return 0;
+}
+
+/* The most specific message on HDF5's error stack (read it right after
+ * the failing call: the next HDF5 call clears the stack). */
+static const char *h5_reason(char *buf)
+{
+    snprintf(buf, 512, "unknown HDF5 error");
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost, buf);
+    return buf;
+}
+
+/* File access without flock: snapshots are written under a temporary
+ * name and renamed, so no reader ever sees one being written, and some
+ * file systems (NFS) refuse the locks. */
+static hid_t fapl_new(void)
+{
+    hid_t p = H5Pcreate(H5P_FILE_ACCESS);
+#if H5_VERSION_GE(1, 10, 7)
+    if (p >= 0) H5Pset_file_locking(p, 0, 1);
+#endif
+    return p;
+}
+
+/* The group at `path` below loc ('/'-separated, one level at a time,
+ * created when asked); an id to close, or -1. */
+static hid_t group_at(hid_t loc, const char *path, bool create)
+{
+    char *copy = strdup(path), *save = NULL;
+    if (!copy) abort();
+    hid_t cur = H5Gopen2(loc, ".", H5P_DEFAULT);
+    for (char *c = strtok_r(copy, "/", &save); c && cur >= 0; c = strtok_r(NULL, "/", &save)) {
+        htri_t there = H5Lexists(cur, c, H5P_DEFAULT);
+        hid_t next = there > 0 ? H5Gopen2(cur, c, H5P_DEFAULT)
+                     : create && there == 0 ? H5Gcreate2(cur, c, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)
+                                            : -1;
+        H5Gclose(cur);
+        cur = next;
+    }
+    free(copy);
+    return cur;
+}
+
+/* Split "a/b/c" into the group "a/b" and the last name "c". */
+static const char *last_name(const char *path, char **dir)
+{
+    const char *slash = strrchr(path, '/');
+    *dir = strndup(path, slash ? (size_t)(slash - path) : 0);
+    if (!*dir) abort();
+    return slash ? slash + 1 : path;
+}
+
+/* ---- writing ---- */
+
+typedef struct writer {
+    hid_t file;
+    char reason[512];   /* first failure */
+    bool failed;
+} writer;
+
+static int wfail(writer *w)
+{
+    if (!w->failed) h5_reason(w->reason);
+    w->failed = true;
+    return -1;
+}
+
+/* Dataset at path (rank 0: a scalar) from buf in memory type mtype,
+ * stored as ftype. */
+static int put(writer *w, const char *path, hid_t ftype, hid_t mtype, int rank, const hsize_t *dims,
+               const void *buf)
+{
+    if (w->failed) return -1;
+    char *dir;
+    const char *name = last_name(path, &dir);
+    hid_t g = group_at(w->file, dir, true);
+    free(dir);
+    if (g < 0) return wfail(w);
+    hid_t sp = rank ? H5Screate_simple(rank, dims, NULL) : H5Screate(H5S_SCALAR);
+    hid_t d = sp < 0 ? -1 : H5Dcreate2(g, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t rc = d < 0 ? -1 : H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+    if (rc < 0) wfail(w);
+    if (d >= 0 && H5Dclose(d) < 0) wfail(w);
+    if (sp >= 0) H5Sclose(sp);
+    H5Gclose(g);
+    return w->failed ? -1 : 0;
+}
+
+static int put_i64(writer *w, const char *path, long long v)
+{
+    return put(w, path, H5T_STD_I64LE, H5T_NATIVE_LLONG, 0, NULL, &v);
+}
+
+static int put_blob(writer *w, const char *path, const cf_blob *b, const float *data)
+{
+    hsize_t dims[CF_MAX_AXES];
+    for (int i = 0; i < b->naxes; i++) dims[i] = (hsize_t)b->shape[i];
+    return put(w, path, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, b->naxes, dims, data);
+}
+
+static int put_string(writer *w, const char *path, const char *s)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t < 0 || H5Tset_size(t, strlen(s) + 1) < 0) return wfail(w);
+    int rc = put(w, path, t, t, 0, NULL, s);
+    H5Tclose(t);
+    return rc;
+}
+
+static char *pathf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *pathf(const char *fmt, ...)
+{
+    va_list ap;
+    char *p;
+    va_start(ap, fmt);
+    if (vasprintf(&p, fmt, ap) < 0) abort();
+    va_end(ap);
+    return p;
+}
+
+/* Index in net->params of layer li's param j. */
+static int param_id(const cf_net *net, int li, int j)
+{
+    for (int k = 0; k < net->nparams; k++)
+        if (net->params[k].layer == li && net->params[k].index == j) return k;
+    return -1;
+}
+
+/* data/<layer>/<i>, Caffe's way: a group per layer, params without a
+ * layer of their own (shared, not the owner) left out. */
+static void write_weights(writer *w, const cf_net *net)
+{
+    for (int li = 0; li < net->nlayers && !w->failed; li++) {
+        const cf_layer *l = net->layers[li].layer;
+        char *gp = pathf("data/%s", l->name);
+        hid_t g = group_at(w->file, gp, true);
+        if (g < 0) wfail(w);
+        else H5Gclose(g);
+        for (int j = 0; j < l->nparam; j++) {
+            int k = param_id(net, li, j);
+            if (k >= 0 && net->params[k].owner != k) continue;
+            char *p = pathf("%s/%d", gp, j);
+            put_blob(w, p, l->param[j], cf_blob_data(l->param[j]));
+            free(p);
+        }
+        free(gp);
+    }
+}
+
+/* The data layers of a net, each with its read position. */
+static bool is_data_layer(const cf_layer *l) { return strcmp(l->ops->type, "Data") == 0; }
+
+static void write_positions(writer *w, const cf_net *net, const char *tag)
+{
+    for (int li = 0; li < net->nlayers; li++) {
+        const cf_layer *l = net->layers[li].layer;
+        if (!is_data_layer(l)) continue;
+        unsigned long long pos = cf_data_layer_position(l);
+        char *p = pathf("solver/data/%s/%s", tag, l->name);
+        put(w, p, H5T_STD_U64LE, H5T_NATIVE_ULLONG, 0, NULL, &pos);
+        free(p);
+    }
+}
+
+static void write_solver(writer *w, const cf_solver *s)
+{
+    put_string(w, "solver/type", type_names[s->type]);
+    put_i64(w, "solver/iter", s->iter);
+    put_i64(w, "solver/current_step", s->current_step);
+    put(w, "solver/lr_scale", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 0, NULL, &s->lr_scale);
+    unsigned long long rng[2] = {s->rng.state, s->rng.inc};
+    hsize_t two = 2;
+    put(w, "solver/rng", H5T_STD_U64LE, H5T_NATIVE_ULLONG, 1, &two, rng);
+    const cf_net *net = s->net;
+    for (int i = 0; i < net->nparams; i++) {
+        char *p;
+        if (s->history[i]) {
+            put_blob(w, p = pathf("solver/history/%d", i), net->params[i].blob, s->history[i]);
+            free(p);
+        }
+        if (s->history2[i]) {
+            put_blob(w, p = pathf("solver/history2/%d", i), net->params[i].blob, s->history2[i]);
+            free(p);
+        }
+    }
+    hsize_t nring = (hsize_t)s->average_loss;
+    put(w, "solver/loss/ring", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, &nring, s->losses);
+    put_i64(w, "solver/loss/count", s->nlosses);
+    put_i64(w, "solver/loss/pos", s->loss_pos);
+    put(w, "solver/loss/last", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 0, NULL, &s->last_loss);
+    put(w, "solver/loss/smoothed", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 0, NULL, &s->smoothed_loss);
+    write_positions(w, s->net, "train");
+    for (int k = 0; k < s->ntest; k++) {
+        char tag[16];
+        snprintf(tag, sizeof tag, "test%d", k);
+        write_positions(w, s->test[k], tag);
+    }
+}
+
+static void write_version(writer *w)
+{
+    int v = CF_SNAPSHOT_VERSION;
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = sp < 0 ? -1 : H5Acreate2(w->file, VERSION_ATTR, H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    if (a < 0 || H5Awrite(a, H5T_NATIVE_INT, &v) < 0) wfail(w);
+    if (a >= 0) H5Aclose(a);
+    if (sp >= 0) H5Sclose(sp);
+}
+
+/* Make the finished temporary file durable and readable by all (mkstemp
+ * made it 0600). */
+static int sync_file(const char *tmp)
+{
+    int fd = open(tmp, O_RDONLY);
+    if (fd < 0) return -1;
+    int rc = fchmod(fd, 0644) || fsync(fd) ? -1 : 0;
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
+}
+
+int cf_snapshot_save(cf_solver *s, const char *path, cf_error *err)
+{
+    size_t n = strlen(path) + 16;
+    char *tmp = malloc(n);
+    int fd;
+    if (!tmp) abort();
+    if (cf_make_temp_beside(path, tmp, n, &fd, NULL)) {
+        int e = errno;
+        free(tmp);
+        return cf_error_set(err, CF_ERUNTIME, "cannot write snapshot '%s': %s", path, strerror(e));
+    }
+    close(fd);
+    quiet q;
+    hush(&q);
+    writer w = {.file = -1};
+    hid_t fapl = fapl_new();
+    w.file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    if (w.file < 0) {
+        wfail(&w);
+    } else {
+        write_version(&w);
+        write_weights(&w, s->net);
+        write_solver(&w, s);
+        if (!w.failed && H5Fflush(w.file, H5F_SCOPE_LOCAL) < 0) wfail(&w);
+        if (H5Fclose(w.file) < 0) wfail(&w);
+    }
+    H5Pclose(fapl);
+    unhush(&q);
+    const char *why = w.reason;
+    if (!w.failed && (sync_file(tmp) || rename(tmp, path))) {
+        w.failed = true;
+        why = strerror(errno);
+    }
+    if (w.failed) {
+        cf_error_set(err, CF_ERUNTIME, "cannot write snapshot '%s': %s", path, why);
+        unlink(tmp);
+        free(tmp);
+        return -1;
+    }
+    cf_sync_parent_dir(path);
+    free(tmp);
+    return 0;
+}
+
+/* ---- reading ---- */
+
+bool cf_is_hdf5(const char *path)
+{
+    quiet q;
+    hush(&q);
+    htri_t r = H5Fis_hdf5(path);
+    unhush(&q);
+    return r > 0;
+}
+
+/* Dataset path's shape; -1 when it is not there or not a dataset. */
+static int shape_of(hid_t f, const char *path, int *rank, hsize_t *dims)
+{
+    char *dir;
+    const char *name = last_name(path, &dir);
+    hid_t g = group_at(f, dir, false);
+    free(dir);
+    if (g < 0) return -1;
+    hid_t d = H5Lexists(g, name, H5P_DEFAULT) > 0 ? H5Dopen2(g, name, H5P_DEFAULT) : -1;
+    H5Gclose(g);
+    if (d < 0) return -1;
+    hid_t sp = H5Dget_space(d);
+    int r = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
+    if (r >= 0 && r <= CF_MAX_AXES) H5Sget_simple_extent_dims(sp, dims, NULL);
+    if (sp >= 0) H5Sclose(sp);
+    H5Dclose(d);
+    if (r < 0 || r > CF_MAX_AXES) return -1;
+    *rank = r;
+    return 0;
+}
+
+/* Read the whole dataset at path (of `count` elements) into buf. */
+static int get(hid_t f, const char *path, hid_t mtype, void *buf)
+{
+    char *dir;
+    const char *name = last_name(path, &dir);
+    hid_t g = group_at(f, dir, false);
+    free(dir);
+    if (g < 0) return -1;
+    hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
+    H5Gclose(g);
+    if (d < 0) return -1;
+    herr_t rc = H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+    H5Dclose(d);
+    return rc < 0 ? -1 : 0;
+}
+
+/* Name of link i of group g (malloc'd), or NULL. */
+static char *link_name(hid_t g, hsize_t i)
+{
+    ssize_t n = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, NULL, 0, H5P_DEFAULT);
+    if (n < 0) return NULL;
+    char *s = malloc((size_t)n + 1);
+    if (!s) abort();
+    if (H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, s, (size_t)n + 1, H5P_DEFAULT) < 0) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static int read_error(cf_weights *w, const char *layer, cf_error *err, const char *fmt, const char *what)
+{
+    char why[512];
+    cf_error_set(err, CF_EINPUT, fmt, what, h5_reason(why));
+    cf_error_at(err, w->path, 0, 0);
+    if (layer) cf_error_ctx(err, "layer '%s'", layer);
+    return -1;
+}
+
+/* A param dataset of a layer into slot b. */
+static int read_param(cf_weights *w, hid_t d, const char *layer, const char *name, cf_wblob *b, cf_error *err)
+{
+    hid_t t = H5Dget_type(d), sp = H5Dget_space(d);
+    int cls = t < 0 ? -1 : H5Tget_class(t);
+    int rank = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
+    hsize_t dims[CF_MAX_AXES];
+    if (rank >= 0 && rank <= CF_MAX_AXES) H5Sget_simple_extent_dims(sp, dims, NULL);
+    if (t >= 0) H5Tclose(t);
+    if (sp >= 0) H5Sclose(sp);
+    if (cls != H5T_FLOAT || rank < 0 || rank > CF_MAX_AXES) {
+        cf_error_set(err, CF_EINPUT, "param %s is not an array of floats of at most %d axes", name, CF_MAX_AXES);
+        cf_error_at(err, w->path, 0, 0);
+        return cf_error_ctx(err, "layer '%s'", layer);
+    }
+    b->present = true;
+    b->naxes = rank;
+    b->count = 1;
+    for (int i = 0; i < rank; i++) {
+        b->shape[i] = (long long)dims[i];
+        b->count *= (size_t)dims[i];
+    }
+    float *buf = malloc(b->count * sizeof *buf + 1);
+    if (!buf) abort();
+    cf_weights_own(w, buf);
+    b->data = buf;
+    if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
+        return read_error(w, layer, err, "cannot read param %s (%s)", name);
+    return 0;
+}
+
+/* The group g, standing for layer `layer` (NULL for data/ itself): its
+ * datasets are the layer's params, its groups more layers. */
+static int read_group(cf_weights *w, hid_t g, const char *layer, cf_error *err)
+{
+    H5G_info_t info;
+    if (H5Gget_info(g, &info) < 0) return read_error(w, layer, err, "cannot list %s (%s)", "a group");
+    int nblobs = 0;
+    for (hsize_t i = 0; i < info.nlinks; i++) { /* first pass: how many params */
+        char *name = link_name(g, i), *end;
+        if (!name) return read_error(w, layer, err, "cannot list %s (%s)", "a group");
+        hid_t o = H5Oopen(g, name, H5P_DEFAULT);
+        H5I_type_t t = o < 0 ? H5I_BADID : H5Iget_type(o);
+        if (o >= 0) H5Oclose(o);
+        long j = strtol(name, &end, 10);
+        if (t == H5I_DATASET && (!layer || *end || end == name || j < 0 || j > 4096)) {
+            cf_error_set(err, CF_EINPUT, "unexpected dataset '%s' (params are named 0, 1, ... inside a layer's group)",
+                         name);
+            free(name);
+            cf_error_at(err, w->path, 0, 0);
+            return layer ? cf_error_ctx(err, "layer '%s'", layer) : -1;
+        }
+        if (t == H5I_DATASET && j + 1 > nblobs) nblobs = (int)j + 1;
+        free(name);
+    }
+    int idx = -1;
+    if (layer) {
+        cf_weights_add_layer(w, layer, nblobs);
+        idx = w->nlayers - 1;
+    }
+    for (hsize_t i = 0; i < info.nlinks; i++) {
+        char *name = link_name(g, i);
+        hid_t o = name ? H5Oopen(g, name, H5P_DEFAULT) : -1;
+        if (o < 0) {
+            free(name);
+            return read_error(w, layer, err, "cannot open %s (%s)", "an object");
+        }
+        int rc = 0;
+        if (H5Iget_type(o) == H5I_DATASET) {
+            rc = read_param(w, o, layer, name, &w->layers[idx].blobs[strtol(name, NULL, 10)], err);
+        } else if (H5Iget_type(o) == H5I_GROUP) {
+            char *sub = layer ? pathf("%s/%s", layer, name) : strdup(name);
+            rc = read_group(w, o, sub, err);
+            free(sub);
+        }
+        H5Oclose(o);
+        free(name);
+        if (rc) return -1;
+    }
+    return 0;
+}
+
+/* data/ of an open file as weights. */
+static cf_weights *read_weights(hid_t f, const char *path, cf_error *err)
+{
+    cf_weights *w = cf_weights_new(path);
+    hid_t g = H5Lexists(f, "data", H5P_DEFAULT) > 0 ? H5Gopen2(f, "data", H5P_DEFAULT) : -1;
+    if (g < 0) {
+        cf_error_set(err, CF_EINPUT, "no 'data' group: not a Caffe HDF5 model or cafetui snapshot");
+        cf_error_at(err, path, 0, 0);
+        cf_weights_free(w);
+        return NULL;
+    }
+    int rc = read_group(w, g, NULL, err);
+    H5Gclose(g);
+    if (rc) {
+        cf_weights_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+/* Open an HDF5 file for reading; `noun` names what it should be in the
+ * message for a file that is not one ("not a cafetui snapshot (...)"). */
+static hid_t open_file(const char *path, const char *noun, cf_error *err)
+{
+    if (access(path, R_OK)) {
+        cf_error_set(err, CF_EINPUT, "cannot open: %s", strerror(errno));
+        return cf_error_at(err, path, 0, 0);
+    }
+    if (!cf_is_hdf5(path)) {
+        cf_error_set(err, CF_EINPUT, "not a %s (not an HDF5 file)", noun);
+        return cf_error_at(err, path, 0, 0);
+    }
+    hid_t fapl = fapl_new();
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    char why[512];
+    if (f < 0) {
+        cf_error_set(err, CF_EINPUT, "not a %s (HDF5 cannot open it: %s)", noun, h5_reason(why));
+        cf_error_at(err, path, 0, 0);
+    }
+    H5Pclose(fapl);
+    return f;
+}
+
+cf_weights *cf_h5_weights_read(const char *path, cf_error *err)
+{
+    quiet q;
+    hush(&q);
+    cf_weights *w = NULL;
+    hid_t f = open_file(path, "readable HDF5 model", err);
+    if (f >= 0) {
+        w = read_weights(f, path, err);
+        H5Fclose(f);
+    }
+    unhush(&q);
+    return w;
+}
+
+/* ---- restoring a solver ---- */
+
+static int damaged(const char *path, cf_error *err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int damaged(const char *path, cf_error *err, const char *fmt, ...)
+{
+    if (!err) return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    char msg[sizeof err->msg - 64];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cf_error_set(err, CF_EINPUT, "%s", msg);
+    return cf_error_at(err, path, 0, 0);
+}
+
+/* Is there a dataset at p of rank `rank` and (when dims given) these
+ * dimensions? */
+static bool has(hid_t f, const char *p, int rank, const hsize_t *dims)
+{
+    int r;
+    hsize_t d[CF_MAX_AXES];
+    if (shape_of(f, p, &r, d) || r != rank) return false;
+    return !dims || memcmp(d, dims, (size_t)rank * sizeof *d) == 0;
+}
+
+static int read_version(hid_t f, int *v)
+{
+    if (H5Aexists(f, VERSION_ATTR) <= 0) return -1;
+    hid_t a = H5Aopen(f, VERSION_ATTR, H5P_DEFAULT);
+    int rc = a < 0 || H5Aread(a, H5T_NATIVE_INT, v) < 0 ? -1 : 0;
+    if (a >= 0) H5Aclose(a);
+    return rc;
+}
+
+/* A scalar string dataset at p (malloc'd), or NULL. */
+static char *read_string(hid_t f, const char *p)
+{
+    if (!has(f, p, 0, NULL)) return NULL;
+    hid_t d = H5Dopen2(f, p, H5P_DEFAULT);
+    hid_t t = d < 0 ? -1 : H5Dget_type(d);
+    size_t n = t < 0 || H5Tget_class(t) != H5T_STRING ? 0 : H5Tget_size(t);
+    char *s = n ? calloc(n + 1, 1) : NULL;
+    if (s && H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, s) < 0) {
+        free(s);
+        s = NULL;
+    }
+    if (t >= 0) H5Tclose(t);
+    if (d >= 0) H5Dclose(d);
+    return s;
+}
+
+static void blob_dims(const cf_blob *b, hsize_t *d)
+{
+    for (int i = 0; i < b->naxes; i++) d[i] = (hsize_t)b->shape[i];
+}
+
+static int check_history(const cf_solver *s, hid_t f, const char *path, const char *which, float **h, cf_error *err)
+{
+    for (int i = 0; i < s->net->nparams; i++) {
+        if (!h[i]) continue;
+        const cf_net_param *p = &s->net->params[i];
+        hsize_t d[CF_MAX_AXES];
+        blob_dims(p->blob, d);
+        char *name = pathf("solver/%s/%d", which, i);
+        bool ok = has(f, name, p->blob->naxes, d);
+        free(name);
+        if (!ok) {
+            char sh[256];
+            return damaged(path, err, "solver/%s/%d is missing or not shaped as param %d of layer '%s' (%s)", which,
+                           i, p->index, s->net->layers[p->layer].layer->name,
+                           cf_blob_shape_str(p->blob, sh, sizeof sh));
+        }
+    }
+    return 0;
+}
+
+static int check_positions(const cf_net *net, hid_t f, const char *path, const char *tag, cf_error *err)
+{
+    for (int li = 0; li < net->nlayers; li++) {
+        const cf_layer *l = net->layers[li].layer;
+        if (!is_data_layer(l)) continue;
+        char *p = pathf("solver/data/%s/%s", tag, l->name);
+        bool ok = has(f, p, 0, NULL);
+        free(p);
+        if (!ok)
+            return damaged(path, err, "no read position for data layer '%s' of the %s net (was it taken from another net?)",
+                           l->name, tag);
+    }
+    return 0;
+}
+
+/* Everything the restore will read is there and fits the solver. */
+static int check_solver(const cf_solver *s, hid_t f, const char *path, cf_error *err)
+{
+    char *type = read_string(f, "solver/type");
+    if (!type) return damaged(path, err, "not a cafetui snapshot (no solver/type)");
+    bool same = strcmp(type, type_names[s->type]) == 0;
+    if (!same) {
+        damaged(path, err, "the snapshot was taken with solver type '%s' but this solver is '%s'", type,
+                type_names[s->type]);
+        free(type);
+        return -1;
+    }
+    free(type);
+    static const char *const scalars[] = {"solver/iter", "solver/current_step", "solver/lr_scale",
+                                          "solver/loss/count", "solver/loss/pos", "solver/loss/last",
+                                          "solver/loss/smoothed", NULL};
+    for (int i = 0; scalars[i]; i++)
+        if (!has(f, scalars[i], 0, NULL)) return damaged(path, err, "damaged snapshot: no %s", scalars[i]);
+    hsize_t two = 2;
+    if (!has(f, "solver/rng", 1, &two)) return damaged(path, err, "damaged snapshot: no solver/rng");
+    if (!has(f, "solver/loss/ring", 1, NULL)) return damaged(path, err, "damaged snapshot: no solver/loss/ring");
+    if (check_history(s, f, path, "history", s->history, err) ||
+        check_history(s, f, path, "history2", s->history2, err) || check_positions(s->net, f, path, "train", err))
+        return -1;
+    for (int k = 0; k < s->ntest; k++) {
+        char tag[16];
+        snprintf(tag, sizeof tag, "test%d", k);
+        if (check_positions(s->test[k], f, path, tag, err)) return -1;
+    }
+    return 0;
+}
+
+/* The smoothing ring: as saved when average_loss is unchanged (so the
+ * smoothed loss repeats to the bit), else its most recent values. */
+static int restore_losses(cf_solver *s, hid_t f)
+{
+    int rank;
+    hsize_t m;
+    long long count, pos;
+    if (shape_of(f, "solver/loss/ring", &rank, &m) || get(f, "solver/loss/count", H5T_NATIVE_LLONG, &count) ||
+        get(f, "solver/loss/pos", H5T_NATIVE_LLONG, &pos) || count < 0 || (hsize_t)count > m || pos < 0 ||
+        (m && (hsize_t)pos >= m))
+        return -1;
+    float *ring = malloc((size_t)m * sizeof *ring + 1);
+    if (!ring) abort();
+    if (m && get(f, "solver/loss/ring", H5T_NATIVE_FLOAT, ring)) {
+        free(ring);
+        return -1;
+    }
+    if ((long)m == s->average_loss) {
+        memcpy(s->losses, ring, (size_t)m * sizeof *ring);
+        s->nlosses = (int)count;
+        s->loss_pos = (int)pos;
+    } else {
+        /* oldest first: from pos when the ring is full, from 0 before */
+        long long keep = count < s->average_loss ? count : s->average_loss;
+        long long first = (hsize_t)count == m ? pos : 0;
+        for (long long i = 0; i < keep; i++) s->losses[i] = ring[(first + count - keep + i) % (long long)m];
+        s->nlosses = (int)keep;
+        s->loss_pos = 0;
+    }
+    free(ring);
+    return get(f, "solver/loss/last", H5T_NATIVE_FLOAT, &s->last_loss) ||
+           get(f, "solver/loss/smoothed", H5T_NATIVE_FLOAT, &s->smoothed_loss);
+}
+
+static int restore_history(cf_solver *s, hid_t f, const char *which, float **h)
+{
+    for (int i = 0; i < s->net->nparams; i++) {
+        if (!h[i]) continue;
+        char *p = pathf("solver/%s/%d", which, i);
+        int rc = get(f, p, H5T_NATIVE_FLOAT, h[i]);
+        free(p);
+        if (rc) return -1;
+    }
+    return 0;
+}
+
+/* Move each data layer to its saved record (its prefetch restarts there). */
+static int restore_positions(cf_net *net, hid_t f, const char *tag, cf_error *err)
+{
+    for (int li = 0; li < net->nlayers; li++) {
+        cf_layer *l = net->layers[li].layer;
+        if (!is_data_layer(l)) continue;
+        unsigned long long pos;
+        char *p = pathf("solver/data/%s/%s", tag, l->name);
+        int rc = get(f, p, H5T_NATIVE_ULLONG, &pos);
+        free(p);
+        if (rc) return 1;
+        if (cf_data_layer_seek(l, (size_t)pos, err)) return -1;
+    }
+    return 0;
+}
+
+static int restore_solver(cf_solver *s, hid_t f)
+{
+    long long iter, step;
+    unsigned long long rng[2];
+    if (get(f, "solver/iter", H5T_NATIVE_LLONG, &iter) || get(f, "solver/current_step", H5T_NATIVE_LLONG, &step) ||
+        get(f, "solver/lr_scale", H5T_NATIVE_DOUBLE, &s->lr_scale) || get(f, "solver/rng", H5T_NATIVE_ULLONG, rng) ||
+        iter < 0 || iter > 2147483647LL || step < 0 || step > 2147483647LL)
+        return -1;
+    s->iter = (int)iter;
+    s->current_step = (int)step;
+    s->rng.state = rng[0];
+    s->rng.inc = rng[1];
+    if (restore_history(s, f, "history", s->history) || restore_history(s, f, "history2", s->history2) ||
+        restore_losses(s, f))
+        return -1;
+    return 0;
+}
+
+static int load(cf_solver *s, hid_t f, const char *path, cf_error *err)
+{
+    int version;
+    if (read_version(f, &version))
+        return damaged(path, err,
+                       "not a cafetui snapshot (no %s attribute; a Caffe model holds weights only: load it as weights)",
+                       VERSION_ATTR);
+    if (version != CF_SNAPSHOT_VERSION)
+        return damaged(path, err, "snapshot format %d is not one this build reads (it reads format %d)", version,
+                       CF_SNAPSHOT_VERSION);
+    if (check_solver(s, f, path, err)) return -1;
+    cf_weights *w = read_weights(f, path, err);
+    if (!w) return -1;
+    int rc = cf_weights_apply(s->net, w, true, NULL, NULL, NULL, err);
+    cf_weights_free(w);
+    if (rc) return -1;
+    char why[512];
+    if (restore_solver(s, f))
+        return damaged(path, err, "damaged snapshot: reading the solver state failed (%s); the solver is half restored",
+                       h5_reason(why));
+    rc = restore_positions(s->net, f, "train", err);
+    for (int k = 0; k < s->ntest && rc == 0; k++) {
+        char tag[16];
+        snprintf(tag, sizeof tag, "test%d", k);
+        rc = restore_positions(s->test[k], f, tag, err);
+    }
+    if (rc > 0)
+        return damaged(path, err, "damaged snapshot: reading a data layer's position failed (%s)", h5_reason(why));
+    return rc;
+}
+
+int cf_snapshot_load(cf_solver *s, const char *path, cf_error *err)
+{
+    quiet q;
+    hush(&q);
+    hid_t f = open_file(path, "cafetui snapshot", err);
+    int rc = f < 0 ? -1 : load(s, f, path, err);
+    if (f >= 0) H5Fclose(f);
+    unhush(&q);
+    return rc;
+}
