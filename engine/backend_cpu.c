@@ -51,13 +51,55 @@ void cf_parallel_for(cf_backend *be, size_t n, size_t grain, cf_range_fn fn, voi
 
 /* ---- BLAS ---- */
 
+/* OpenBLAS runs single-threaded; the pool splits a big product into one
+ * block of C per thread (columns when C is wide, rows when it is tall), so
+ * OpenBLAS's own spinning threads never compete with ours for the cores. */
+typedef struct {
+    bool ta, tb;
+    int M, N, K;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+    bool by_cols;
+    int parts;
+} gemm_job;
+
+static void gemm_block(const gemm_job *j, int m0, int m1, int n0, int n1)
+{
+    int lda = j->ta ? j->M : j->K, ldb = j->tb ? j->K : j->N;
+    const float *A = j->ta ? j->A + m0 : j->A + (size_t)m0 * j->K;
+    const float *B = j->tb ? j->B + (size_t)n0 * j->K : j->B + n0;
+    cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans, m1 - m0, n1 - n0,
+                j->K, j->alpha, A, lda, B, ldb, j->beta, j->C + (size_t)m0 * j->N + n0, j->N);
+}
+
+static void gemm_part(void *arg, int w)
+{
+    const gemm_job *j = arg;
+    if (w >= j->parts) return;
+    int total = j->by_cols ? j->N : j->M;
+    /* split on multiples of 16 so each block keeps whole SIMD panels */
+    int units = (total + 15) / 16;
+    int b = units * w / j->parts * 16, e = units * (w + 1) / j->parts * 16;
+    if (e > total) e = total;
+    if (b >= e) return;
+    if (j->by_cols) gemm_block(j, 0, j->M, b, e);
+    else gemm_block(j, b, e, 0, j->N);
+}
+
 static void cpu_gemm(cf_backend *be, bool ta, bool tb, int M, int N, int K, float alpha, const float *A,
                      const float *B, float beta, float *C)
 {
-    (void)be;
-    int lda = ta ? M : K, ldb = tb ? K : N;
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A,
-                lda, B, ldb, beta, C, N);
+    int threads = be->pool ? cf_pool_threads(be->pool) : 1;
+    double work = (double)M * N * K;
+    gemm_job j = {ta, tb, M, N, K, alpha, beta, A, B, C, N >= M, threads};
+    int split = j.by_cols ? N : M;
+    if (threads <= 1 || work < 262144.0 || split < 32) {
+        j.parts = 1;
+        gemm_block(&j, 0, M, 0, N);
+        return;
+    }
+    cf_pool_run(be->pool, gemm_part, &j);
 }
 
 static void cpu_gemv(cf_backend *be, bool ta, int M, int N, float alpha, const float *A, const float *x, float beta,
@@ -246,7 +288,7 @@ static void cpu_set_threads(cf_backend *be, int n)
     cf_pool_free(be->pool);
     be->pool = cf_pool_new(n);
     be->nthreads = n;
-    openblas_set_num_threads(n);
+    openblas_set_num_threads(1); /* our pool does the splitting (see cpu_gemm) */
 }
 
 static const cf_backend_ops cpu_ops = {

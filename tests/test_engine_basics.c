@@ -103,3 +103,28 @@ Test(backend, gemm_row_major_with_transposes)
     cr_assert_float_eq(D[0], 1 + 16, 0);
     cr_assert_float_eq(D[5], 2 * 3 + 5 * 6, 0);
 }
+
+Test(backend, threaded_gemm_blocks_match_a_plain_product)
+{
+    /* big enough to be split over the pool, with every transpose */
+    const int M = 70, N = 333, K = 45;
+    int sa[1] = {M * K}, sb[1] = {K * N}, sc[1] = {M * N};
+    cf_blob *a = tu_blob("a", 1, sa, -1, 1, 1), *b = tu_blob("b", 1, sb, -1, 1, 2), *c = tu_blob("c", 1, sc, -1, 1, 3);
+    for (int t = 0; t < 4; t++) {
+        bool ta = t & 1, tb = t & 2;
+        float *C = cf_blob_mdata(c);
+        float *C0 = malloc(sizeof(float) * M * N);
+        memcpy(C0, C, sizeof(float) * M * N);
+        const float *A = cf_blob_data(a), *B = cf_blob_data(b);
+        cf_gemm(tu_backend(), ta, tb, M, N, K, 0.5f, A, B, 2.0f, C);
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                double s = 0;
+                for (int k = 0; k < K; k++)
+                    s += (double)(ta ? A[k * M + i] : A[i * K + k]) * (tb ? B[j * K + k] : B[k * N + j]);
+                cr_assert_float_eq(C[i * N + j], 0.5 * s + 2.0 * C0[i * N + j], 1e-4, "ta %d tb %d C[%d][%d]", ta, tb, i, j);
+            }
+        memcpy(C, C0, sizeof(float) * M * N);
+        free(C0);
+    }
+}
