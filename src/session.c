@@ -9,15 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "weights.h"
-#if __has_include("snapshot.h")
 #include "snapshot.h"
-#else /* TEMPORARY while the snapshot module is being written */
-static int cf_snapshot_save(cf_solver *s, const char *p, cf_error *e) { (void)s; (void)p; return cf_error_set(e, 1, "snapshots not built yet"); }
-static int cf_snapshot_load(cf_solver *s, const char *p, cf_error *e) { (void)s; (void)p; return cf_error_set(e, 1, "snapshots not built yet"); }
-static int load_weights_tmp(cf_net *n, const char *p, cf_error *e) { (void)n; (void)p; return cf_error_set(e, 1, "weights not built yet"); }
-#define cf_net_load_weights load_weights_tmp
-#endif
+#include "weights.h"
 
 cf_flag cf_train_flags[] = {
     {"headless", false, NULL, "no TUI: progress on stderr, metrics as JSON Lines"},
