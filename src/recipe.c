@@ -97,8 +97,10 @@ static int check_top_keys(cf_node *root, cf_error *err)
     cf_node_free(top);
     if (rc && err && !strstr(err->msg, "did you mean")) {
         size_t l = strlen(err->msg);
-        snprintf(err->msg + l, sizeof err->msg - l,
-                 " (a recipe's top level holds name, description, net and solver)");
+        bool layers = strstr(err->msg, "'layer'") || strstr(err->msg, "'layers'");
+        snprintf(err->msg + l, sizeof err->msg - l, "%s",
+                 layers ? " (in a recipe, layers go under 'net:')"
+                        : " (a recipe's top level holds name, description, net and solver)");
     }
     return rc;
 }
@@ -247,14 +249,14 @@ int cf_recipe_load(const char *path, cf_recipe *out, cf_error *err)
     if (root->kind != CF_NODE_MAP) {
         rc = cf_node_error(root, err, CF_EINPUT, "expected a map of fields at the top of the file, got %s",
                            kind_name(root->kind));
+    } else if (has_key(root, "solver") || (!is_net(root) && !cf_config_is_prototxt(path))) {
+        out->form = CF_RECIPE_FULL;
+        rc = load_full(out, err);
     } else if (is_net(root)) {
         out->form = CF_RECIPE_NET;
         out->net = root;
         out->net_path = xstrdup(path);
         rc = 0;
-    } else if (has_key(root, "solver") || !cf_config_is_prototxt(path)) {
-        out->form = CF_RECIPE_FULL;
-        rc = load_full(out, err);
     } else {
         out->form = CF_RECIPE_SOLVER;
         out->solver = root;

@@ -102,7 +102,7 @@ static void rename_key(cf_node *n, const char *key)
     n->key = xstrdup(key);
 }
 
-/* The only child under key that is a single scalar, or NULL. */
+/* The first child under key, or NULL. */
 static cf_node *child(cf_node *map, const char *key)
 {
     for (size_t i = 0; i < map->nchild; i++)
@@ -113,7 +113,7 @@ static cf_node *child(cf_node *map, const char *key)
 static const char *layer_name(cf_node *l)
 {
     cf_node *n = child(l, "name");
-    return n && n->kind == CF_NODE_SCALAR ? n->value : "?";
+    return n && n->kind == CF_NODE_SCALAR ? n->value : NULL;
 }
 
 static int layer_error(cf_node *l, const cf_node *at, cf_error *err, const char *fmt, ...)
@@ -127,7 +127,8 @@ static int layer_error(cf_node *l, const cf_node *at, cf_error *err, const char 
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     cf_node_error(at, err, CF_EINPUT, "%s", msg);
-    return cf_error_ctx(err, "layer '%s'", layer_name(l));
+    const char *name = layer_name(l);
+    return name ? cf_error_ctx(err, "layer '%s'", name) : -1;
 }
 
 /* type: CONVOLUTION (or 4) -> type: "Convolution".  Returns the table
@@ -151,7 +152,7 @@ static int upgrade_type(cf_node *l, int *idx, cf_error *err)
             return 0;
         }
     if (numeric ? num == 0 : !strcmp(t->value, "NONE"))
-        return layer_error(l, t, err, "layer type %s (NONE) has no current equivalent", t->value);
+        return layer_error(l, t, err, "V1 layer type NONE has no current equivalent; give the layer a type");
     /* suggest the V1 name closest to what was written (case aside: the
      * distance ignores case, so `Convolution` suggests CONVOLUTION) */
     const char *best = NULL;

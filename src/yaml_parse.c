@@ -235,7 +235,6 @@ static cf_node *parse_doc(ystate *s)
             cf_error_set(s->err, CF_EINPUT, "YAML: only one document per file");
             cf_error_at(s->err, s->file, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1);
             yaml_event_delete(&ev);
-            cf_node_free(root);
             goto fail;
         }
         root = parse_node(s, &ev);
@@ -244,7 +243,8 @@ static cf_node *parse_doc(ystate *s)
     }
     if (!root) root = cf_node_new(CF_NODE_MAP, s->file, 1, 1); /* empty file: empty map */
     return root;
-fail:
+fail: /* also when the text after a complete document is broken */
+    cf_node_free(root);
     return NULL;
 }
 

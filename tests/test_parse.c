@@ -861,6 +861,31 @@ Test(recipe, error_messages)
 #undef EXPECT
 }
 
+Test(recipe, prototxt_recipe_and_misplaced_layers)
+{
+    const char *dir = tu_tmpdir();
+    char p[1024], want[1400];
+    snprintf(p, sizeof p, "%s/recipe.prototxt", dir);
+    FILE *f = fopen(p, "w");
+    fputs("name: \"p\"\nsolver { base_lr: 0.1 }\nnet { layer { name: \"d\" type: \"DummyData\" top: \"d\" } }\n", f);
+    fclose(f);
+    cf_recipe r;
+    load(p, &r);
+    cr_assert_eq(r.form, CF_RECIPE_FULL);
+    cr_assert_str_eq(r.name, "p");
+    cr_assert_str_eq(walk(r.net, "layer.name")->value, "d");
+    cr_assert_str_eq(walk(r.solver, "base_lr")->value, "0.1");
+    cf_recipe_free(&r);
+
+    /* layers at the top of a recipe that has a solver: said plainly */
+    snprintf(p, sizeof p, "%s/misplaced.yaml", dir);
+    f = fopen(p, "w");
+    fputs("solver: {base_lr: 0.1}\nlayer:\n  - {name: d, type: DummyData, top: d}\n", f);
+    fclose(f);
+    snprintf(want, sizeof want, "%s:2:1: unknown field 'layer' (in a recipe, layers go under 'net:')", p);
+    cr_assert_str_eq(recipe_err(p), want);
+}
+
 Test(recipe, top_level_must_be_a_map)
 {
     char p[1024];
