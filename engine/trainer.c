@@ -242,13 +242,12 @@ int cf_trainer_run(cf_trainer *t)
             return fail(&ls);
         }
         double now = now_s();
-        if (now - ls.last_t > 0.5) {
+        /* images/s over the last quarter second (or 20 iterations), smoothed */
+        if (now - ls.last_t > 0.25 || (s->iter - ls.last_iter >= 20 && now - ls.last_t > 0.02)) {
             double inst = (s->iter - ls.last_iter) * (double)b * s->iter_size / (now - ls.last_t);
             ls.ips = ls.ips > 0 ? 0.5 * ls.ips + 0.5 * inst : inst;
             ls.last_t = now;
             ls.last_iter = s->iter;
-        } else if (ls.ips == 0 && now > ls.t0) {
-            ls.ips = (s->iter) * (double)b * s->iter_size / (now - ls.t0);
         }
         cf_iter_rec rec = {iter, loss, s->smoothed_loss, lr, ls.ips, now - ls.t0};
         cf_monitor_push_iter(t->mon, &rec);
