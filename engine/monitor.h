@@ -57,6 +57,7 @@ typedef struct cf_test_rec {
     char name[CF_MON_MAX_OUT][48];
     double value[CF_MON_MAX_OUT];
     bool is_loss[CF_MON_MAX_OUT];
+    double weight[CF_MON_MAX_OUT];
     double loss;
     double seconds;
 } cf_test_rec;

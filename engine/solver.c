@@ -355,6 +355,7 @@ int cf_solver_test(cf_solver *s, int k, cf_test_result *res, cf_error *err)
     for (int o = 0; o < no; o++) {
         res->out[o].value = sums[o] / (double)s->test_iter[k];
         res->out[o].is_loss = weights[o] != 0;
+        res->out[o].weight = weights[o];
         res->loss += weights[o] * res->out[o].value;
     }
     return 0;

@@ -48,6 +48,7 @@ typedef struct cf_test_output {
     char name[128];         /* "accuracy", or "loss" ... */
     double value;           /* mean over test_iter batches (× loss_weight) */
     bool is_loss;
+    double weight;          /* its loss_weight (0: not a loss) */
 } cf_test_output;
 
 typedef struct cf_test_result {

@@ -90,6 +90,7 @@ static int run_tests(loop_state *ls)
             snprintf(rec.name[o], sizeof rec.name[o], "%s", r.out[o].name);
             rec.value[o] = r.out[o].value;
             rec.is_loss[o] = r.out[o].is_loss;
+            rec.weight[o] = r.out[o].weight;
         }
         cf_monitor_push_test(t->mon, &rec);
     }

@@ -79,8 +79,8 @@ static void print_test(cf_session *s, const cf_test_rec *r)
     cf_session_print(s, "Iteration %d, Testing net (#%d)", r->iter, r->net);
     for (int i = 0; i < r->n; i++) {
         if (r->is_loss[i])
-            cf_session_print(s, "    Test net output #%d: %s = %g (* loss weight = %g loss)", i, r->name[i], r->value[i],
-                             r->value[i]);
+            cf_session_print(s, "    Test net output #%d: %s = %g (* %g = %g loss)", i, r->name[i], r->value[i],
+                             r->weight[i], r->weight[i] * r->value[i]);
         else
             cf_session_print(s, "    Test net output #%d: %s = %g", i, r->name[i], r->value[i]);
     }
