@@ -20,11 +20,15 @@
 int cf_memory_data_set(cf_layer *l, const float *data, const float *labels, int n, cf_error *err);
 
 /* Data: index (0-based, in key order) of the record that the next forward
- * begins with.  l must be a Data layer that was set up. */
-size_t cf_data_layer_position(const cf_layer *l);
+ * begins with, and (rng != NULL) the state of the transform's generator
+ * (random crops and mirrors) at that point.  l must be a Data layer that
+ * was set up. */
+size_t cf_data_layer_position(const cf_layer *l, cf_rng *rng);
 /* Data: make the next forward begin at record `index` (modulo the record
- * count); batches prefetched so far are dropped.  The transform's random
- * generator is not rewound. */
-int cf_data_layer_seek(cf_layer *l, size_t index, cf_error *err);
+ * count) with the transform's generator in state *rng (NULL: it goes on
+ * from where the prefetch thread left it); batches prefetched so far are
+ * dropped.  Restoring both values that cf_data_layer_position gave
+ * resumes the same batches bit for bit. */
+int cf_data_layer_seek(cf_layer *l, size_t index, const cf_rng *rng, cf_error *err);
 
 #endif

@@ -3,12 +3,30 @@
 
 #include <errno.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+/* LMDB forbids opening one database twice in a process (closing one
+ * handle would drop the other's locks), yet a train and a test net may
+ * read the same directory.  Readers therefore share one environment per
+ * directory (by device and inode), counted; each has its own read
+ * transaction and cursor. */
+typedef struct shared_env {
+    MDB_env *env;
+    dev_t dev;
+    ino_t ino;
+    int refs;
+    struct shared_env *next;
+} shared_env;
+
+static shared_env *envs;
+static pthread_mutex_t envs_mu = PTHREAD_MUTEX_INITIALIZER;
+
 struct cf_lmdb_source {
+    shared_env *shared;
     MDB_env *env;
     MDB_txn *txn;
     MDB_cursor *cur;
@@ -18,16 +36,63 @@ struct cf_lmdb_source {
     char *path;
 };
 
-static int open_env(cf_lmdb_source *s, unsigned flags)
+static int open_env(MDB_env **env, const char *path, unsigned flags)
 {
-    int rc = mdb_env_create(&s->env);
+    int rc = mdb_env_create(env);
     if (rc) return rc;
-    rc = mdb_env_open(s->env, s->path, flags, 0664);
+    rc = mdb_env_open(*env, path, flags, 0664);
     if (rc) {
-        mdb_env_close(s->env);
-        s->env = NULL;
+        mdb_env_close(*env);
+        *env = NULL;
     }
     return rc;
+}
+
+/* The environment for the directory `st` describes: shared when already
+ * open, else opened (MDB_NOTLS: a read transaction belongs to its
+ * reader, not to the thread that began it, since the prefetch thread
+ * takes readers over).  Where the directory cannot be written, no lock
+ * file can be kept: read without one. */
+static int acquire_env(cf_lmdb_source *s, const struct stat *st)
+{
+    int rc = 0;
+    pthread_mutex_lock(&envs_mu);
+    shared_env *e = envs;
+    while (e && !(e->dev == st->st_dev && e->ino == st->st_ino)) e = e->next;
+    if (!e) {
+        MDB_env *env;
+        rc = open_env(&env, s->path, MDB_RDONLY | MDB_NOTLS);
+        if (rc == EACCES || rc == EROFS || rc == EPERM) rc = open_env(&env, s->path, MDB_RDONLY | MDB_NOTLS | MDB_NOLOCK);
+        if (!rc) {
+            e = calloc(1, sizeof *e);
+            if (!e) abort();
+            *e = (shared_env){.env = env, .dev = st->st_dev, .ino = st->st_ino, .next = envs};
+            envs = e;
+        }
+    }
+    if (e) {
+        e->refs++;
+        s->shared = e;
+        s->env = e->env;
+    }
+    pthread_mutex_unlock(&envs_mu);
+    return rc;
+}
+
+static void release_env(cf_lmdb_source *s)
+{
+    if (!s->shared) return;
+    pthread_mutex_lock(&envs_mu);
+    if (--s->shared->refs == 0) {
+        shared_env **p = &envs;
+        while (*p != s->shared) p = &(*p)->next;
+        *p = s->shared->next;
+        mdb_env_close(s->shared->env);
+        free(s->shared);
+    }
+    pthread_mutex_unlock(&envs_mu);
+    s->shared = NULL;
+    s->env = NULL;
 }
 
 /* A data.mdb cut short still has valid meta pages, but reading past its
@@ -77,10 +142,11 @@ cf_lmdb_source *cf_lmdb_open(const char *dir, cf_error *err)
     }
     cf_lmdb_source *s = calloc(1, sizeof *s);
     if (!s || !(s->path = strdup(dir))) abort();
-    /* MDB_NOTLS: the read transaction belongs to this object, not to the
-     * thread that opened it (the prefetch thread takes it over). */
-    int rc = open_env(s, MDB_RDONLY | MDB_NOTLS);
-    if (rc == EACCES || rc == EROFS || rc == EPERM) rc = open_env(s, MDB_RDONLY | MDB_NOTLS | MDB_NOLOCK);
+    if (stat(dir, &st)) {
+        cf_error_set(err, CF_EINPUT, "cannot open LMDB '%s': %s", dir, strerror(errno));
+        goto fail;
+    }
+    int rc = acquire_env(s, &st);
     if (rc) {
         cf_error_set(err, CF_EINPUT, "cannot open LMDB '%s': %s", dir, mdb_strerror(rc));
         goto fail;
@@ -109,7 +175,7 @@ void cf_lmdb_close(cf_lmdb_source *s)
     if (!s) return;
     if (s->cur) mdb_cursor_close(s->cur);
     if (s->txn) mdb_txn_abort(s->txn);
-    if (s->env) mdb_env_close(s->env);
+    release_env(s);
     free(s->path);
     free(s);
 }

@@ -9,7 +9,8 @@
  * the directory cannot be written (a read-only tree, a dataset installed
  * by root) it reads without locking, so do not write a database while it
  * is being read.  A reader is used by one thread at a time (it may be
- * handed from one thread to another).
+ * handed from one thread to another).  Readers of the same directory
+ * share one LMDB environment, since LMDB allows only one per process.
  *
  * Writer: a fresh database in a new directory, filled with put(), one
  * commit per `batch` puts, as Caffe's converters do.

@@ -19,11 +19,13 @@
 #include <stddef.h>
 
 #include "error.h"
+#include "rng.h"
 
 typedef struct cf_batch {
     float *data;        /* ndata floats */
     float *label;       /* nlabel floats, NULL when nlabel is 0 */
     size_t start;       /* for the filler: where this batch began (e.g. record index) */
+    cf_rng rng_after;   /* for the filler: its generator's state after this batch */
 } cf_batch;
 
 typedef int (*cf_fill_fn)(void *ctx, cf_batch *b, cf_error *err);

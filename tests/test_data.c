@@ -178,7 +178,7 @@ Test(data_layer, matches_caffe_on_fashion200)
         for (int i = 0; i < N200; i++)
             for (int j = 0; j < PIX; j++)
                 cr_assert_eq(d[i * PIX + j], (float)pix[i][j] * SCALE, "image %d pixel %d", i, j);
-        cr_assert_eq(cf_data_layer_position(l), 0);
+        cr_assert_eq(cf_data_layer_position(l, NULL), 0);
     }
     cf_layer_free(l);
 }
@@ -195,7 +195,7 @@ Test(data_layer, without_label_top_and_without_prefetch_thread)
     const float *d = cf_blob_data(top[0]);
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < PIX; j++) cr_assert_eq(d[i * PIX + j], (float)pix[3 + i][j]);
-    cr_assert_eq(cf_data_layer_position(l), 6);
+    cr_assert_eq(cf_data_layer_position(l, NULL), 6);
     cf_layer_free(l);
 }
 
@@ -209,7 +209,7 @@ Test(data_layer, wraps_around_after_the_last_record)
     size_t want_pos[4] = {64, 128, 192, 56};
     for (int b = 0; b < 4; b++) {
         forward(l, top, 2);
-        cr_assert_eq(cf_data_layer_position(l), want_pos[b], "after batch %d: %zu", b, cf_data_layer_position(l));
+        cr_assert_eq(cf_data_layer_position(l, NULL), want_pos[b], "after batch %d: %zu", b, cf_data_layer_position(l, NULL));
     }
     const float *d = cf_blob_data(top[0]), *lb = cf_blob_data(top[1]);
     for (int i = 0; i < 64; i++) {
@@ -228,8 +228,8 @@ Test(data_layer, seek_restarts_at_a_record)
     cf_error err;
     cf_layer *l = layer2(data_yaml(lmdb200(), 16, NULL), CF_TRAIN, top);
     forward(l, top, 2);
-    cr_assert_eq(cf_data_layer_seek(l, 190 + 2 * N200, &err), 0);
-    cr_assert_eq(cf_data_layer_position(l), 190);
+    cr_assert_eq(cf_data_layer_seek(l, 190 + 2 * N200, NULL, &err), 0);
+    cr_assert_eq(cf_data_layer_position(l, NULL), 190);
     forward(l, top, 2);
     const float *d = cf_blob_data(top[0]), *lb = cf_blob_data(top[1]);
     for (int i = 0; i < 16; i++) {
@@ -237,8 +237,42 @@ Test(data_layer, seek_restarts_at_a_record)
         cr_assert_eq(lb[i], (float)lab[rec]);
         cr_assert_eq(d[i * PIX + 400], (float)pix[rec][400]);
     }
-    cr_assert_eq(cf_data_layer_position(l), 6);
+    cr_assert_eq(cf_data_layer_position(l, NULL), 6);
     cf_layer_free(l);
+}
+
+/* Position and generator state taken after a batch and restored into
+ * another layer (another seed, same source open at the same time)
+ * resume the very same randomly cropped and mirrored batches. */
+Test(data_layer, resume_repeats_random_batches_bit_for_bit)
+{
+    const char *y = data_yaml(lmdb200(), 48, "transform_param: {crop_size: 22, mirror: true}\n");
+    cf_rng r1, r2, at;
+    cf_rng_seed(&r1, 11);
+    cf_rng_seed(&r2, 12);
+    cf_blob *a[2], *b[2];
+    cf_error err;
+    cf_layer *la = layer2_rng(y, CF_TRAIN, &r1, a), *lb = layer2_rng(y, CF_TRAIN, &r2, b);
+    forward(la, a, 2);
+    forward(la, a, 2);
+    size_t pos = cf_data_layer_position(la, &at);
+    cr_assert_eq(pos, 96);
+    size_t n = a[0]->count;
+    float *want = malloc(3 * n * sizeof(float));
+    for (int k = 0; k < 3; k++) {
+        forward(la, a, 2);
+        memcpy(want + k * n, cf_blob_data(a[0]), n * sizeof(float));
+    }
+    cf_layer_free(la);
+    forward(lb, b, 2); /* lb has its own seed and has read ahead: seek resets both */
+    cr_assert_eq(cf_data_layer_seek(lb, pos, &at, &err), 0);
+    for (int k = 0; k < 3; k++) {
+        forward(lb, b, 2);
+        cr_assert_eq(memcmp(want + k * n, cf_blob_data(b[0]), n * sizeof(float)), 0, "batch %d differs", k);
+    }
+    cr_assert_eq(cf_data_layer_position(lb, NULL), (96 + 3 * 48) % N200);
+    free(want);
+    cf_layer_free(lb);
 }
 
 /* rand_skip skips a draw in [0, rand_skip) from the layer's generator. */
@@ -253,7 +287,7 @@ Test(data_layer, rand_skip_draws_from_the_layer_rng)
     cf_layer *l = layer2_rng(fmt("name: d\ntype: Data\n"
                                  "data_param: {source: '%s', batch_size: 2, rand_skip: 150}\n", lmdb200()),
                              CF_TRAIN, &mine, top);
-    cr_assert_eq(cf_data_layer_position(l), skip);
+    cr_assert_eq(cf_data_layer_position(l, NULL), skip);
     forward(l, top, 2);
     cr_assert_eq(cf_blob_data(top[1])[0], (float)lab[skip]);
     cr_assert_eq(cf_blob_data(top[0])[500], (float)pix[skip][500]);

@@ -38,6 +38,7 @@ typedef struct data_priv {
     int nprefetch;
     cf_prefetch *pf;
     size_t position;        /* record the next forward begins with */
+    cf_rng position_rng;    /* the transform's generator at that point */
 } data_priv;
 
 static const char *const backends[] = {"LEVELDB", "LMDB", NULL};
@@ -99,6 +100,7 @@ static int fill(void *ctx, cf_batch *b, cf_error *err)
         cf_datum_release(&d);
         if (cf_lmdb_advance(p->db, err)) return -1;
     }
+    b->rng_after = p->tf.rng;
     return 0;
 }
 
@@ -147,6 +149,7 @@ static int data_setup(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int 
     if (!(p->db = cf_lmdb_open(source, err))) return layer_err(l, source_node, err);
     if (p->position && cf_lmdb_seek(p->db, p->position, err)) return layer_err(l, source_node, err);
     p->position = cf_lmdb_index(p->db);
+    p->position_rng = p->tf.rng;
     cf_datum d;
     if (decode(p, &d, err)) return layer_err(l, source_node, err);
     p->C = d.channels;
@@ -175,6 +178,7 @@ static int data_forward(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, in
     memcpy(cf_blob_mdata(top[0]), b->data, (size_t)p->batch * p->item * sizeof(float));
     if (nt > 1) memcpy(cf_blob_mdata(top[1]), b->label, (size_t)p->batch * sizeof(float));
     p->position = (b->start + (size_t)p->batch) % cf_lmdb_count(p->db);
+    p->position_rng = b->rng_after;
     cf_prefetch_give(p->pf, b);
     return 0;
 }
@@ -199,19 +203,23 @@ const cf_layer_ops cf_layer_Data = {
     .destroy = data_destroy,
 };
 
-size_t cf_data_layer_position(const cf_layer *l)
+size_t cf_data_layer_position(const cf_layer *l, cf_rng *rng)
 {
     assert(l->ops == &cf_layer_Data && l->priv);
-    return ((const data_priv *)l->priv)->position;
+    const data_priv *p = l->priv;
+    if (rng) *rng = p->position_rng;
+    return p->position;
 }
 
-int cf_data_layer_seek(cf_layer *l, size_t index, cf_error *err)
+int cf_data_layer_seek(cf_layer *l, size_t index, const cf_rng *rng, cf_error *err)
 {
     assert(l->ops == &cf_layer_Data && l->priv);
     data_priv *p = l->priv;
-    cf_prefetch_stop(p->pf);
+    cf_prefetch_stop(p->pf); /* the thread is gone: cursor and generator are ours */
     p->pf = NULL;
     if (cf_lmdb_seek(p->db, index, err)) return layer_err(l, NULL, err);
+    if (rng) p->tf.rng = *rng;
     p->position = cf_lmdb_index(p->db);
+    p->position_rng = p->tf.rng;
     return start_prefetch(l, p, err);
 }
