@@ -562,7 +562,15 @@ cf_net *cf_net_build(cf_node *conf, const cf_net_opts *o, cf_error *err)
                 nlr->top[t] = net->blobs[id];
                 ver_blob[v] = id;
             }
-            if (cf_layer_setup(l, nlr->bottom, nlr->nb, nlr->top, nlr->nt, err)) goto fail_split;
+            if (cf_layer_setup(l, nlr->bottom, nlr->nb, nlr->top, nlr->nt, err)) {
+                /* a misspelt field is the likelier cause of a missing one */
+                cf_error unknown;
+                if (cf_node_check_unused(L->conf, &unknown) && err) {
+                    *err = unknown;
+                    cf_error_ctx(err, "layer '%s'", l->name);
+                }
+                goto fail_split;
+            }
             if (setup_params(net, net->nlayers - 1, L->conf, err)) goto fail_split;
             if (read_loss_weights(nlr, L->conf, err)) goto fail_split;
             /* read later (propagate_down) or deliberately unused (phase) */
