@@ -7,6 +7,7 @@
  * Expected pixels are read straight from the IDX fixture here, not
  * through the code under test. */
 #include <criterion/criterion.h>
+#include <hdf5.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -689,6 +690,33 @@ Test(hdf5_data, errors_name_the_file_and_dataset)
     write_bytes(bad, "notes.txt\n", 10);
     cr_assert_str_eq(tu_layer_error(hdf5_yaml(bad, 10, NULL), CF_TRAIN, NULL, 0, top, 2),
                      fmt("test.yaml:1:1: layer 'h': '%s' is not an HDF5 file (or is damaged)", notes));
+}
+
+/* A file whose turn comes later lacks a dataset: forward fails when it
+ * gets there, and keeps failing rather than serving stale rows. */
+Test(hdf5_data, a_bad_later_file_fails_forward)
+{
+    const char *h5 = h5_200();
+    const char *only = fmt("%s/dataonly.h5", tu_tmpdir());
+    hid_t f = H5Fcreate(only, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t dims[4] = {10, 1, 28, 28};
+    hid_t sp = H5Screate_simple(4, dims, NULL);
+    hid_t ds = H5Dcreate2(f, "data", H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    static float zeros[10 * 784];
+    cr_assert_geq(H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, zeros), 0);
+    H5Dclose(ds);
+    H5Sclose(sp);
+    H5Fclose(f);
+    const char *list = fmt("%s/then_bad.txt", tu_tmpdir());
+    char *text = fmt("%s\ndataonly.h5\n", h5);
+    write_bytes(list, text, strlen(text));
+    cf_blob *top[2];
+    cf_layer *l = layer2(hdf5_yaml(list, 150, NULL), CF_TRAIN, top);
+    forward(l, top, 2);
+    const char *want = fmt("test.yaml:1:1: layer 'h': HDF5 file '%s' has no dataset 'label'", only);
+    cr_assert_str_eq(forward_error(l, top, 2), want);
+    cr_assert_str_eq(forward_error(l, top, 2), want);
+    cf_layer_free(l);
 }
 
 /* ---- mean files ---- */

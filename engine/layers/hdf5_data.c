@@ -186,7 +186,10 @@ static int load_file(cf_layer *l, hdf5_priv *p, int which, cf_error *err)
     }
     if (f >= 0) H5Fclose(f);
     H5Eset_auto2(H5E_DEFAULT, efunc, edata);
-    if (rc) return -1;
+    if (rc) { /* buffers may be half replaced: nothing is served until a load succeeds */
+        p->rows = 0;
+        return -1;
+    }
     p->shape_known = true;
     p->rows = rows0;
     p->cur_row = 0;
@@ -268,6 +271,7 @@ static int hdf5_reshape(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, in
 static int hdf5_forward(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt, cf_error *err)
 {
     hdf5_priv *p = l->priv;
+    if (!p->rows && load_file(l, p, p->file_order[p->cur_file], err)) return -1; /* after a failed load */
     for (int i = 0; i < p->batch; i++) {
         size_t r = p->row_order[p->cur_row];
         for (int j = 0; j < nt; j++) {
