@@ -14,9 +14,15 @@
  *
  * A prefetch thread (prefetch.h) reads, decodes and transforms up to P
  * batches ahead; forward copies the oldest ready batch into the tops, so
- * it waits on the disk only when the thread falls behind.  prefetch: 0
- * reads in forward itself.  backend defaults to LMDB (Caffe's default,
- * LEVELDB, is not supported).
+ * it waits on the disk only when the thread falls behind.  (A copy, not a
+ * pointer swap: a top's memory may be shared with other blobs or bound
+ * by a later layer, and a memcpy per batch is cheap beside the net.)
+ * prefetch: 0 reads in forward itself.  backend defaults to LMDB
+ * (Caffe's default, LEVELDB, is not supported).
+ *
+ * For resuming, the layer knows the record its next forward begins with
+ * and the transform generator's state there (cf_data_layer_position and
+ * cf_data_layer_seek in data_layers.h).
  */
 #include <assert.h>
 #include <stdlib.h>
