@@ -406,6 +406,7 @@ static int check_rec(cf_node *map, cf_error *err)
 {
     for (size_t i = 0; i < map->nchild; i++) {
         cf_node *c = map->child[i];
+        if (c->unchecked) continue;
         if (map->kind == CF_NODE_MAP && c->key && !c->used) {
             const char *best = NULL;
             size_t bestd = (size_t)-1;

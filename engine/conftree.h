@@ -37,6 +37,7 @@ struct cf_node {
     size_t nchild, cap;
     cf_node *parent;
     bool used;          /* read by a getter */
+    bool unchecked;     /* left out on purpose (a layer of another phase): not checked */
     char **asked;       /* keys looked up in this map (for suggestions) */
     size_t nasked;
     char *file_owned;   /* root only: storage behind `file` */

@@ -500,10 +500,8 @@ cf_net *cf_net_build(cf_node *conf, const cf_net_opts *o, cf_error *err)
         }
         bool inc = false;
         if (layer_included(lc, o, &inc, err)) goto fail;
-        if (!inc) {
-            lc->used = false; /* not this phase's: its fields are checked by the phase that builds it */
-            continue;
-        }
+        lc->unchecked = !inc; /* another phase's layer: checked by the phase that builds it */
+        if (!inc) continue;
         plan_layer *L = &p.L[p.n];
         memset(L, 0, sizeof *L);
         L->conf = lc;

@@ -21,6 +21,8 @@ static void usage(FILE *f)
             "       cafetui train RECIPE [options]      the same (also --solver FILE)\n"
             "       cafetui gradcheck RECIPE            check every layer's gradient\n"
             "       cafetui time --model NET            per-layer forward/backward times\n"
+            "       cafetui test --model NET --weights W  test outputs averaged over batches\n"
+            "       cafetui export --model NET --weights W -o OUT.caffemodel\n"
             "       cafetui convert ...                 IDX to LMDB/HDF5, mean files\n"
             "       cafetui device                      CPU (and GPU) information\n"
             "       cafetui --layers | --version | --help\n"
@@ -52,6 +54,8 @@ int main(int argc, char **argv)
     if (!strcmp(v, "gradcheck")) return cf_cmd_gradcheck(argc, argv, 2);
     if (!strcmp(v, "time")) return cf_cmd_time(argc, argv, 2);
     if (!strcmp(v, "convert")) return cf_cmd_convert(argc, argv, 2);
+    if (!strcmp(v, "test")) return cf_cmd_test(argc, argv, 2);
+    if (!strcmp(v, "export")) return cf_cmd_export(argc, argv, 2);
     if (!strcmp(v, "device") || !strcmp(v, "device_query")) return cf_cmd_device(argc, argv, 2);
     return cf_cmd_train(argc, argv, 1, 0);
 }
