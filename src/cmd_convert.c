@@ -13,11 +13,15 @@
 #include "args.h"
 #include "commands.h"
 #include "convert.h"
+#include "emit.h"
+#include "parse.h"
+#include "upgrade_v1.h"
 #include "mean_file.h"
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: cafetui convert idx2lmdb IMAGES LABELS OUT_LMDB\n"
+    fprintf(stderr, "usage: cafetui convert NET_OR_SOLVER [--to yaml|prototxt] > OUT\n"
+                    "       cafetui convert idx2lmdb IMAGES LABELS OUT_LMDB\n"
                     "       cafetui convert idx2hdf5 IMAGES LABELS OUT.h5 [--scale S]\n"
                     "       cafetui convert mean LMDB OUT.binaryproto\n"
                     "       cafetui convert fashion-mnist [DIR] [--from /usr/share/datasets/fashion-mnist]\n");
@@ -58,11 +62,36 @@ static int fashion(const char *dir, const char *src)
     return 0;
 }
 
+/* A net or solver file to the other text format, on stdout.  V1 nets are
+ * upgraded first. */
+static int convert_text(const char *path, const char *to)
+{
+    bool to_yaml = to ? !strcmp(to, "yaml") : cf_config_is_prototxt(path);
+    if (to && strcmp(to, "yaml") && strcmp(to, "prototxt")) {
+        fprintf(stderr, "cafetui: --to: '%s' is not yaml or prototxt\n", to);
+        return 2;
+    }
+    cf_error err;
+    cf_node *root = cf_config_parse_file(path, &err);
+    if (!root) return cf_report(&err);
+    int upgraded = 0;
+    if (cf_node_has(root, "layers") && cf_upgrade_v1(root, &upgraded, &err)) {
+        cf_node_free(root);
+        return cf_report(&err);
+    }
+    if (upgraded) fprintf(stderr, "notice: %s uses Caffe's V1 layer syntax; written upgraded\n", path);
+    if (to_yaml) cf_emit_yaml(stdout, root);
+    else cf_emit_prototxt(stdout, root);
+    cf_node_free(root);
+    return fflush(stdout) ? 1 : 0;
+}
+
 int cf_cmd_convert(int argc, char **argv, int first)
 {
     cf_flag flags[] = {
         {"scale", true, NULL, "pixel scale for idx2hdf5 (default 0.00390625)"},
         {"from", true, NULL, "source directory for fashion-mnist"},
+        {"to", true, NULL, "yaml or prototxt (default: the other one)"},
         {"help", false, NULL, "this help"},
         {NULL, false, NULL, NULL},
     };
@@ -86,6 +115,7 @@ int cf_cmd_convert(int argc, char **argv, int first)
         if (cf_compute_mean(pos[1], pos[2], &err)) return cf_report(&err);
         return 0;
     }
+    if (npos == 1 && strchr(what, '.')) return convert_text(what, cf_flag_get(flags, "to"));
     if (!strcmp(what, "fashion-mnist") && npos <= 2) {
         const char *src = cf_flag_get(flags, "from");
         return fashion(npos == 2 ? pos[1] : "data", src ? src : "/usr/share/datasets/fashion-mnist");
