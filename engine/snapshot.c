@@ -99,7 +99,7 @@ static const char *last_name(const char *path, char **dir)
 
 typedef struct writer {
     hid_t file;
-    char reason[512];   /* first failure */
+    char reason[512];   /* HDF5's message for the first failure */
     bool failed;
 } writer;
 
@@ -200,9 +200,11 @@ static void write_positions(writer *w, const cf_net *net, const char *tag)
     for (int li = 0; li < net->nlayers; li++) {
         const cf_layer *l = net->layers[li].layer;
         if (!is_data_layer(l)) continue;
-        unsigned long long pos = cf_data_layer_position(l);
+        cf_rng rng;
+        unsigned long long pos[3] = {cf_data_layer_position(l, &rng), rng.state, rng.inc};
+        hsize_t three = 3;
         char *p = pathf("solver/data/%s/%s", tag, l->name);
-        put(w, p, H5T_STD_U64LE, H5T_NATIVE_ULLONG, 0, NULL, &pos);
+        put(w, p, H5T_STD_U64LE, H5T_NATIVE_ULLONG, 1, &three, pos);
         free(p);
     }
 }
@@ -252,22 +254,66 @@ static void write_version(writer *w)
     if (sp >= 0) H5Sclose(sp);
 }
 
-/* Make the finished temporary file durable and readable by all (mkstemp
- * made it 0600). */
-static int sync_file(const char *tmp)
+/* Bytes the snapshot will take, about: the core driver grows its buffer
+ * by this much at a time, so one step usually holds the whole file. */
+static size_t estimate(const cf_solver *s)
 {
-    int fd = open(tmp, O_RDONLY);
-    if (fd < 0) return -1;
-    int rc = fchmod(fd, 0644) || fsync(fd) ? -1 : 0;
-    int e = errno;
-    close(fd);
-    errno = e;
-    return rc;
+    size_t floats = (size_t)s->average_loss;
+    for (int i = 0; i < s->net->nparams; i++) {
+        size_t n = s->net->params[i].blob->count;
+        floats += n + (s->history[i] ? n : 0) + (s->history2[i] ? n : 0);
+    }
+    return floats * sizeof(float) + ((size_t)1 << 20);
 }
 
+/* The whole HDF5 file, built in memory. */
+static void *build_image(cf_solver *s, const char *name, size_t *len, writer *w)
+{
+    hid_t fapl = fapl_new();
+    void *img = NULL;
+    if (fapl < 0 || H5Pset_fapl_core(fapl, estimate(s), 0) < 0) {
+        wfail(w);
+    } else if ((w->file = H5Fcreate(name, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0) {
+        wfail(w);
+    } else {
+        write_version(w);
+        write_weights(w, s->net);
+        write_solver(w, s);
+        if (!w->failed && H5Fflush(w->file, H5F_SCOPE_GLOBAL) < 0) wfail(w);
+        ssize_t n = w->failed ? -1 : H5Fget_file_image(w->file, NULL, 0);
+        if (n < 0 || !(img = malloc((size_t)n + 1)) || H5Fget_file_image(w->file, img, (size_t)n) != n) {
+            wfail(w);
+            free(img);
+            img = NULL;
+        }
+        *len = n < 0 ? 0 : (size_t)n;
+        if (H5Fclose(w->file) < 0) wfail(w); /* in memory: nothing to fail on but memory */
+    }
+    if (fapl >= 0) H5Pclose(fapl);
+    return w->failed ? NULL : img;
+}
+
+/* buf into fd, made durable and readable by all (mkstemp made it 0600). */
+static int write_fd(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t k = write(fd, buf, len);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) return -1;
+        buf += k;
+        len -= (size_t)k;
+    }
+    return fchmod(fd, 0644) || fsync(fd) ? -1 : 0;
+}
+
+/* The file is built in memory with HDF5's core driver and written with
+ * plain write() calls: a full disk then fails a write we see and handle,
+ * never an HDF5 write (HDF5 1.10 cannot close a file whose writes failed
+ * and crashes at exit over it).  Memory: about twice the snapshot, for a
+ * moment. */
 int cf_snapshot_save(cf_solver *s, const char *path, cf_error *err)
 {
-    size_t n = strlen(path) + 16;
+    size_t n = strlen(path) + 16, len = 0;
     char *tmp = malloc(n);
     int fd;
     if (!tmp) abort();
@@ -276,30 +322,22 @@ int cf_snapshot_save(cf_solver *s, const char *path, cf_error *err)
         free(tmp);
         return cf_error_set(err, CF_ERUNTIME, "cannot write snapshot '%s': %s", path, strerror(e));
     }
-    close(fd);
     quiet q;
     hush(&q);
     writer w = {.file = -1};
-    hid_t fapl = fapl_new();
-    w.file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-    if (w.file < 0) {
-        wfail(&w);
-    } else {
-        write_version(&w);
-        write_weights(&w, s->net);
-        write_solver(&w, s);
-        if (!w.failed && H5Fflush(w.file, H5F_SCOPE_LOCAL) < 0) wfail(&w);
-        if (H5Fclose(w.file) < 0) wfail(&w);
-    }
-    H5Pclose(fapl);
+    char *img = build_image(s, tmp, &len, &w);
     unhush(&q);
     const char *why = w.reason;
-    if (!w.failed && (sync_file(tmp) || rename(tmp, path))) {
-        w.failed = true;
+    int rc = img ? 0 : -1;
+    if (rc == 0 && (write_fd(fd, img, len) || close(fd) || rename(tmp, path))) {
+        rc = -1;
         why = strerror(errno);
+        fd = -1; /* closed, or about to be below */
     }
-    if (w.failed) {
+    free(img);
+    if (rc) {
         cf_error_set(err, CF_ERUNTIME, "cannot write snapshot '%s': %s", path, why);
+        if (fd >= 0) close(fd);
         unlink(tmp);
         free(tmp);
         return -1;
@@ -601,7 +639,8 @@ static int check_positions(const cf_net *net, hid_t f, const char *path, const c
         const cf_layer *l = net->layers[li].layer;
         if (!is_data_layer(l)) continue;
         char *p = pathf("solver/data/%s/%s", tag, l->name);
-        bool ok = has(f, p, 0, NULL);
+        hsize_t three = 3;
+        bool ok = has(f, p, 1, &three);
         free(p);
         if (!ok)
             return damaged(path, err, "no read position for data layer '%s' of the %s net (was it taken from another net?)",
@@ -688,18 +727,20 @@ static int restore_history(cf_solver *s, hid_t f, const char *which, float **h)
     return 0;
 }
 
-/* Move each data layer to its saved record (its prefetch restarts there). */
+/* Move each data layer to its saved record and transform generator (its
+ * prefetch restarts there). */
 static int restore_positions(cf_net *net, hid_t f, const char *tag, cf_error *err)
 {
     for (int li = 0; li < net->nlayers; li++) {
         cf_layer *l = net->layers[li].layer;
         if (!is_data_layer(l)) continue;
-        unsigned long long pos;
+        unsigned long long pos[3];
         char *p = pathf("solver/data/%s/%s", tag, l->name);
-        int rc = get(f, p, H5T_NATIVE_ULLONG, &pos);
+        int rc = get(f, p, H5T_NATIVE_ULLONG, pos);
         free(p);
         if (rc) return 1;
-        if (cf_data_layer_seek(l, (size_t)pos, err)) return -1;
+        cf_rng rng = {.state = pos[1], .inc = pos[2]};
+        if (cf_data_layer_seek(l, (size_t)pos[0], &rng, err)) return -1;
     }
     return 0;
 }
@@ -732,9 +773,12 @@ static int load(cf_solver *s, hid_t f, const char *path, cf_error *err)
     if (version != CF_SNAPSHOT_VERSION)
         return damaged(path, err, "snapshot format %d is not one this build reads (it reads format %d)", version,
                        CF_SNAPSHOT_VERSION);
-    if (check_solver(s, f, path, err)) return -1;
     cf_weights *w = read_weights(f, path, err);
     if (!w) return -1;
+    if (cf_weights_check(s->net, w, true, err) || check_solver(s, f, path, err)) {
+        cf_weights_free(w);
+        return -1;
+    }
     int rc = cf_weights_apply(s->net, w, true, NULL, NULL, NULL, err);
     cf_weights_free(w);
     if (rc) return -1;

@@ -20,11 +20,13 @@
  *   /solver/loss/ring         float[average_loss], the smoothing ring as is,
  *   /solver/loss/count, pos   int64, its fill and next slot,
  *   /solver/loss/last, smoothed  float
- *   /solver/data/<net>/<layer>  uint64, for each data layer of the train net
- *                             ("train") and the test nets ("test0", ...):
+ *   /solver/data/<net>/<layer>  uint64[3], for each Data layer of the train
+ *                             net ("train") and the test nets ("test0", ...):
  *                             the record its next forward begins with,
  *                             counting records forward consumed (not those
- *                             the prefetch thread has read ahead)
+ *                             the prefetch thread has read ahead), and the
+ *                             state and increment of its transform's
+ *                             generator at that record (crop, mirror)
  *
  * Saving writes "<path>.tmp-XXXXXX" beside path, flushes it to disk and
  * renames it over path: a crash or a full disk leaves the previous file
@@ -33,13 +35,13 @@
  * Loading checks everything against the solver before changing anything
  * (layers by name and shape, the solver type, every history blob, every
  * data layer's position), then restores: weights, solver state, RNG, and
- * each data layer is moved to its saved record (its prefetch thread
- * restarts there).  On the CPU with the same seed-independent setup and
- * thread count, N iterations straight and N/2 + save + load into a fresh
- * solver + N/2 give the same bits.
+ * each Data layer is moved to its saved record and transform state (its
+ * prefetch thread restarts there).  On the CPU with the same net, solver
+ * and thread count, N iterations straight and N/2 + save + load into a
+ * fresh solver + N/2 give the same bits.
  *
- * Not restored: the random generator inside a data layer's transform
- * (crop and mirror draws), which the Data layer keeps to itself.
+ * Not saved: the read position of HDF5Data layers (the layer offers no
+ * way to ask for it yet); they start again from their first file.
  */
 #ifndef CF_SNAPSHOT_H
 #define CF_SNAPSHOT_H

@@ -153,31 +153,29 @@ static void logf_(cf_log_fn log, void *ctx, const char *fmt, const char *a, cons
     log(ctx, line);
 }
 
-int cf_weights_apply(cf_net *net, const cf_weights *w, bool strict, cf_log_fn log, void *log_ctx,
-                     cf_weights_report *rep, cf_error *err)
+/* Which file layer feeds each net layer (src[li], NULL for none), with
+ * every check made and the counts in *r; nothing is changed. */
+static int match(const cf_net *net, const cf_weights *w, bool strict, cf_log_fn log, void *log_ctx,
+                 cf_weights_report *r, const cf_wlayer **src, cf_error *err)
 {
-    cf_weights_report r = {0};
-    /* which file layer feeds each net layer (NULL: none) */
-    const cf_wlayer **src = calloc((size_t)net->nlayers + 1, sizeof *src);
-    if (!src) abort();
+    *r = (cf_weights_report){0};
     for (int li = 0; li < net->nlayers; li++) {
         const cf_layer *l = net->layers[li].layer;
         if (l->nparam == 0) continue;
         const cf_wlayer *fl = find_layer(w, l->name);
         int ok = fl ? check_layer(net, li, fl, w, err) : 0;
-        if (ok < 0) goto fail;
+        if (ok < 0) return -1;
         if (ok) {
             src[li] = fl;
-            r.loaded++;
+            r->loaded++;
             continue;
         }
         if (!owns_any(net, li)) continue; /* all its params come with their owners */
         if (strict) {
             cf_error_set(err, CF_EINPUT, "the snapshot holds no weights for this layer (was it taken from another net?)");
-            in_layer(w, l->name, err);
-            goto fail;
+            return in_layer(w, l->name, err);
         }
-        r.missing++;
+        r->missing++;
         logf_(log, log_ctx, "layer '%s' keeps its initial weights: '%s' has none for it", l->name, w->path);
     }
     for (int i = 0; i < w->nlayers; i++) {
@@ -186,13 +184,34 @@ int cf_weights_apply(cf_net *net, const cf_weights *w, bool strict, cf_log_fn lo
         if (strict) {
             cf_error_set(err, CF_EINPUT, "the snapshot holds weights for layer '%s', which the net does not have",
                          fl->name);
-            cf_error_at(err, w->path, 0, 0);
-            goto fail;
+            return cf_error_at(err, w->path, 0, 0);
         }
-        r.ignored++;
+        r->ignored++;
         logf_(log, log_ctx, "ignoring layer '%s' of '%s': the net has no layer of that name", fl->name, w->path);
     }
-    /* every check passed: copy */
+    return 0;
+}
+
+int cf_weights_check(const cf_net *net, const cf_weights *w, bool strict, cf_error *err)
+{
+    const cf_wlayer **src = calloc((size_t)net->nlayers + 1, sizeof *src);
+    if (!src) abort();
+    cf_weights_report r;
+    int rc = match(net, w, strict, NULL, NULL, &r, src, err);
+    free(src);
+    return rc;
+}
+
+int cf_weights_apply(cf_net *net, const cf_weights *w, bool strict, cf_log_fn log, void *log_ctx,
+                     cf_weights_report *rep, cf_error *err)
+{
+    const cf_wlayer **src = calloc((size_t)net->nlayers + 1, sizeof *src);
+    if (!src) abort();
+    cf_weights_report r;
+    if (match(net, w, strict, log, log_ctx, &r, src, err)) {
+        free(src);
+        return -1;
+    }
     for (int li = 0; li < net->nlayers; li++) {
         if (!src[li]) continue;
         cf_layer *l = net->layers[li].layer;
@@ -204,9 +223,6 @@ int cf_weights_apply(cf_net *net, const cf_weights *w, bool strict, cf_log_fn lo
     free(src);
     if (rep) *rep = r;
     return 0;
-fail:
-    free(src);
-    return -1;
 }
 
 /* ---- the entry point ---- */

@@ -86,6 +86,8 @@ const char *cf_wblob_shape_str(const cf_wblob *b, char *buf, size_t n);
 /* Check every layer of w against net, then copy.  strict (resuming a
  * snapshot): a net layer with params missing from the file, or a file
  * layer with weights missing from the net, is an error too. */
+/* The checks of cf_weights_apply alone: nothing is changed. */
+int cf_weights_check(const cf_net *net, const cf_weights *w, bool strict, cf_error *err);
 int cf_weights_apply(cf_net *net, const cf_weights *w, bool strict, cf_log_fn log, void *log_ctx,
                      cf_weights_report *rep, cf_error *err);
 
