@@ -12,6 +12,9 @@
 #include "layers/basic.def"
 #include "layers/loss.def"
 #include "layers/data.def"
+#include "layers/neuron.def"
+#include "layers/shape.def"
+#include "layers/loss2.def"
 #undef CF_LAYER
 
 static const cf_layer_ops *const registry[] = {
@@ -20,6 +23,9 @@ static const cf_layer_ops *const registry[] = {
 #include "layers/basic.def"
 #include "layers/loss.def"
 #include "layers/data.def"
+#include "layers/neuron.def"
+#include "layers/shape.def"
+#include "layers/loss2.def"
 #undef CF_LAYER
     NULL,
 };
@@ -30,6 +36,9 @@ static const char *const type_names[] = {
 #include "layers/basic.def"
 #include "layers/loss.def"
 #include "layers/data.def"
+#include "layers/neuron.def"
+#include "layers/shape.def"
+#include "layers/loss2.def"
 #undef CF_LAYER
     NULL,
 };
