@@ -9,9 +9,8 @@
 #include "snapshot.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
 #include <hdf5.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,6 +176,11 @@ static void write_weights(writer *w, const cf_net *net)
 {
     for (int li = 0; li < net->nlayers && !w->failed; li++) {
         const cf_layer *l = net->layers[li].layer;
+        if (l->nparam && !l->name[0]) { /* its weights would land in data/ itself */
+            snprintf(w->reason, sizeof w->reason, "layer %d has params but no name", li);
+            w->failed = true;
+            return;
+        }
         char *gp = pathf("data/%s", l->name);
         hid_t g = group_at(w->file, gp, true);
         if (g < 0) wfail(w);

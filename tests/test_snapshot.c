@@ -150,29 +150,11 @@ static bool params_differ(const cf_net *a, const cf_net *b)
     return false;
 }
 
-/* The same net with its repeated `layer` entries gathered into one list,
- * as YAML writes it.  (cf_net_build currently reports a phase-excluded
- * layer given as a repeated prototxt key as an unknown field; the list
- * form is what it handles.) */
-static cf_node *layers_as_list(cf_node *conf)
-{
-    cf_node *out = cf_node_new(CF_NODE_MAP, conf->file, conf->line, conf->col);
-    cf_node *list = cf_node_new(CF_NODE_SEQ, conf->file, conf->line, conf->col);
-    for (size_t i = 0; i < conf->nchild; i++) {
-        cf_node *c = conf->child[i];
-        if (strcmp(c->key, "layer") == 0) cf_node_add(list, NULL, cf_node_clone(c));
-        else cf_node_add(out, c->key, cf_node_clone(c));
-    }
-    cf_node_add(out, "layer", list);
-    return out; /* conf, which owns the file name, is kept (leaked) */
-}
-
 static cf_net *net_from_prototxt(const char *text, cf_phase phase)
 {
     cf_error err;
     cf_node *conf = cf_prototxt_parse_string(text, "net.prototxt", &err);
     if (!conf) cr_assert_fail("parse: %s", estr(&err));
-    conf = layers_as_list(conf);
     cf_net_opts o = {.phase = phase, .be = tu_backend(), .rng = tu_rng()};
     cf_net *n = cf_net_build(conf, &o, &err);
     if (!n) cr_assert_fail("net: %s", estr(&err));
@@ -293,6 +275,43 @@ static void check_resume(const char *solver_yaml, const char *net_yaml, int n, c
 Test(snapshot, resume_is_bitwise_exact_with_dropout_and_random_inputs)
 {
     check_resume(SGD "random_seed: 17\n", DUMMY_NET, 10, fmt("%s/tiny.h5", tu_tmpdir()));
+}
+
+/* Two layers sharing one weight by name: Caffe's HDF5 layout stores it
+ * with its owner only, and loading must accept the second layer's empty
+ * group. */
+#define SHARED_NET                                                                            \
+    "name: shared\n"                                                                          \
+    "layer:\n"                                                                                \
+    "  - {name: data, type: DummyData, top: [data, target],\n"                                \
+    "     dummy_data_param: {shape: {dim: [4, 5]}, data_filler: {type: gaussian, std: 1}}}\n" \
+    "  - {name: ipA, type: InnerProduct, bottom: data, top: a, param: {name: w},\n"           \
+    "     inner_product_param: {num_output: 5, bias_term: false, weight_filler: {type: xavier}}}\n" \
+    "  - {name: ipB, type: InnerProduct, bottom: a, top: b, param: {name: w},\n"              \
+    "     inner_product_param: {num_output: 5, bias_term: false, weight_filler: {type: xavier}}}\n" \
+    "  - {name: loss, type: EuclideanLoss, bottom: [b, target], top: loss}\n"
+
+Test(snapshot, resume_is_exact_with_a_shared_weight_stored_once)
+{
+    const char *path = fmt("%s/shared.h5", tu_tmpdir());
+    check_resume(SGD "random_seed: 8\n", SHARED_NET, 4, path);
+    cf_error err;
+    cf_weights *w = cf_h5_weights_read(path, &err);
+    cr_assert_not_null(w, "%s", estr(&err));
+    int seen = 0;
+    for (int i = 0; i < w->nlayers; i++) {
+        const cf_wlayer *l = &w->layers[i];
+        if (!strcmp(l->name, "ipA")) {
+            cr_assert(l->nblobs == 1 && l->blobs[0].present);
+            seen += 1;
+        }
+        if (!strcmp(l->name, "ipB")) {
+            cr_assert_eq(l->nblobs, 0);
+            seen += 2;
+        }
+    }
+    cr_assert_eq(seen, 3, "both layers have a group");
+    cf_weights_free(w);
 }
 
 #define LMDB_NET                                                                                 \
@@ -665,6 +684,12 @@ Test(caffemodel, layers_match_by_name_extra_and_missing_ones_are_reported)
     cr_assert_str_eq(estr(&err), fmt("%s: layer 'ip2': param 0 has shape 9 128 (1152) in the net but 10 128 (1280) "
                                      "in the file", model));
     cr_assert_eq(cf_blob_data(narrow->layers[1].layer->param[0])[0], before);
+
+    /* a blob the net's layer has no param for */
+    cf_net *nobias = yaml_net(replace(MLP_DEPLOY, "{num_output: 10}", "{num_output: 10, bias_term: false}"));
+    cr_assert_eq(cf_net_load_weights(nobias, model, &err), -1);
+    cr_assert_str_eq(estr(&err), fmt("%s: layer 'ip2': 2 blobs in the file but 1 params in the net", model));
+    cf_net_free(nobias);
 
     /* not a model at all */
     const char *junk = fmt("%s/junk.caffemodel", tu_tmpdir());
