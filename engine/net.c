@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ------------------------------------------------------------------ */
 /* small growable arrays                                                */
@@ -463,6 +464,70 @@ static int decide_backward(cf_net *net, cf_node **confs, bool force_backward, cf
     return 0;
 }
 
+static cf_node *make_node(cf_net *net, cf_node *at, const char *name, const char *type);
+
+/* Mocha's per-layer neuron: `neuron: ReLU` (or a map {type: ReLU,
+ * relu_param: ...}) on a layer with one top means an in-place activation
+ * layer right after it, named "<layer>_neuron".  Mocha's names are
+ * accepted too (Tanh, Exponential, LReLU = ReLU with slope 0.01,
+ * Identity = nothing). */
+static int add_neuron(cf_net *net, plan *p, int li, cf_error *err)
+{
+    plan_layer *L = &p->L[li];
+    cf_node *nn = cf_node_get(L->conf, "neuron");
+    if (!nn) return 0;
+    const char *type = NULL;
+    if (nn->kind == CF_NODE_SCALAR) type = nn->value;
+    else if (nn->kind == CF_NODE_MAP) {
+        if (cf_get_string(nn, "type", NULL, &type, err)) return cf_error_ctx(err, "layer '%s'", L->name);
+        if (!type) return cf_node_error(nn, err, CF_EINPUT, "neuron: 'type' is missing"), cf_error_ctx(err, "layer '%s'", L->name);
+    } else {
+        return cf_node_error(nn, err, CF_EINPUT, "neuron: expected a layer type or a map"), cf_error_ctx(err, "layer '%s'", L->name);
+    }
+    if (L->nt != 1)
+        return cf_node_error(nn, err, CF_EINPUT, "neuron: the layer must have exactly one top (it has %d)", L->nt),
+               cf_error_ctx(err, "layer '%s'", L->name);
+    static const char *const mocha[][2] = {{"tanh", "TanH"}, {"exponential", "Exp"}, {"lrelu", "ReLU"}, {"leakyrelu", "ReLU"}};
+    const char *real = NULL;
+    bool leaky = false;
+    if (!strcasecmp(type, "identity")) {
+        cf_node_mark_used(nn);
+        return 0;
+    }
+    for (size_t k = 0; k < sizeof mocha / sizeof *mocha; k++)
+        if (!strcasecmp(type, mocha[k][0])) real = mocha[k][1], leaky = !strcasecmp(real, "ReLU");
+    const char *const *names = cf_layer_types();
+    for (int k = 0; !real && names[k]; k++)
+        if (!strcasecmp(type, names[k])) real = names[k];
+    if (!real || !cf_layer_find(real)->inplace_ok)
+        return cf_node_error(nn, err, CF_EINPUT, "neuron: '%s' is not an in-place activation layer", type),
+               cf_error_ctx(err, "layer '%s'", L->name);
+    char name[512];
+    snprintf(name, sizeof name, "%s_neuron", L->name);
+    cf_node *c = make_node(net, nn, name, real);
+    cf_node_add(c, "bottom", cf_node_scalar(L->tnames[0], true, nn->file, nn->line, nn->col));
+    cf_node_add(c, "top", cf_node_scalar(L->tnames[0], true, nn->file, nn->line, nn->col));
+    if (nn->kind == CF_NODE_MAP)
+        for (size_t k = 0; k < nn->nchild; k++)
+            if (nn->child[k]->key && strcmp(nn->child[k]->key, "type")) cf_node_add(c, nn->child[k]->key, cf_node_clone(nn->child[k]));
+    if (leaky && !cf_node_has(c, "relu_param")) {
+        cf_node *rp = cf_node_new(CF_NODE_MAP, nn->file, nn->line, nn->col);
+        cf_node_add(rp, "negative_slope", cf_node_scalar("0.01", false, nn->file, nn->line, nn->col));
+        cf_node_add(c, "relu_param", rp);
+    }
+    cf_node_mark_used(nn);
+    plan_layer *N = &p->L[p->n++];
+    memset(N, 0, sizeof *N);
+    N->conf = c;
+    N->name = net->made[net->nmade - 1]->child[0]->value;
+    cf_error e2;
+    if (read_names(c, "bottom", &N->bnames, &N->bnodes, &N->nb, &e2) || read_names(c, "top", &N->tnames, &N->tnodes, &N->nt, &e2))
+        return -1;
+    N->bver = xrealloc(NULL, sizeof(int));
+    N->tver = xrealloc(NULL, sizeof(int));
+    return 0;
+}
+
 cf_net *cf_net_build(cf_node *conf, const cf_net_opts *o, cf_error *err)
 {
     if (!conf || conf->kind != CF_NODE_MAP) {
@@ -491,7 +556,7 @@ cf_net *cf_net_build(cf_node *conf, const cf_net_opts *o, cf_error *err)
 
     /* 1. plan: filter by phase, read names */
     size_t nl = cf_node_count(conf, "layer");
-    p.L = xrealloc(NULL, (nl + 1) * sizeof *p.L);
+    p.L = xrealloc(NULL, (2 * nl + 1) * sizeof *p.L); /* room for a neuron after each */
     for (size_t i = 0; i < nl; i++) {
         cf_node *lc = cf_node_at(conf, "layer", i);
         if (!lc || lc->kind != CF_NODE_MAP) {
@@ -519,6 +584,7 @@ cf_net *cf_net_build(cf_node *conf, const cf_net_opts *o, cf_error *err)
                 cf_node_error(cf_node_get(lc, "name"), err, CF_EINPUT, "two layers are named '%s'", L->name);
                 goto fail;
             }
+        if (add_neuron(net, &p, p.n - 1, err)) goto fail;
     }
     if (schedule(&p, err)) goto fail;
 

@@ -355,3 +355,37 @@ Test(gradcheck, net_check_passes_and_finds_a_broken_backward)
     n->layers[th].layer->ops = cf_layer_find("TanH");
     cf_net_free(n);
 }
+
+Test(net, mocha_neuron_shorthand_adds_an_in_place_activation)
+{
+    cf_net *n = build("input: [x]\ninput_shape: {dim: [2, 3]}\n"
+                      "layer:\n"
+                      "  - {name: a, type: InnerProduct, bottom: x, top: a, neuron: ReLU,\n"
+                      "     inner_product_param: {num_output: 4, weight_filler: {type: gaussian, std: 1}}}\n"
+                      "  - {name: b, type: InnerProduct, bottom: a, top: b, neuron: {type: LReLU},\n"
+                      "     inner_product_param: {num_output: 4, weight_filler: {type: gaussian, std: 1}}}\n"
+                      "  - {name: c, type: InnerProduct, bottom: b, top: c, neuron: Identity,\n"
+                      "     inner_product_param: {num_output: 2}}\n",
+                      CF_TRAIN);
+    cr_assert_eq(n->nlayers, 5, "a, a_neuron, b, b_neuron, c");
+    int an = cf_net_layer_id(n, "a_neuron"), bn = cf_net_layer_id(n, "b_neuron");
+    cr_assert_eq(an, 1);
+    cr_assert_str_eq(n->layers[an].layer->ops->type, "ReLU");
+    cr_assert_eq(n->layers[an].top[0], n->layers[an].bottom[0], "in place");
+    tu_fill(cf_net_blob(n, "x"), -1, 1, 3);
+    cr_assert_eq(cf_net_forward(n, NULL, NULL), 0);
+    const float *a = cf_blob_data(cf_net_blob(n, "a")), *b = cf_blob_data(cf_net_blob(n, "b"));
+    bool neg = false;
+    for (int i = 0; i < 8; i++) {
+        cr_assert_geq(a[i], 0.0f);
+        if (b[i] < 0) neg = true;
+    }
+    cr_assert_str_eq(n->layers[bn].layer->ops->type, "ReLU");
+    (void)neg; /* LReLU lets small negatives through (slope 0.01) */
+    cf_net_free(n);
+    const char *m = build_error("input: [x]\ninput_shape: {dim: [2, 3]}\n"
+                                "layer:\n  - {name: a, type: InnerProduct, bottom: x, top: a, neuron: Concat,\n"
+                                "     inner_product_param: {num_output: 4}}\n",
+                                CF_TRAIN);
+    cr_assert_str_eq(m, "test.yaml:4:67: layer 'a': neuron: 'Concat' is not an in-place activation layer");
+}
