@@ -387,5 +387,5 @@ Test(net, mocha_neuron_shorthand_adds_an_in_place_activation)
                                 "layer:\n  - {name: a, type: InnerProduct, bottom: x, top: a, neuron: Concat,\n"
                                 "     inner_product_param: {num_output: 4}}\n",
                                 CF_TRAIN);
-    cr_assert_str_eq(m, "test.yaml:4:67: layer 'a': neuron: 'Concat' is not an in-place activation layer");
+    cr_assert_str_eq(m, "test.yaml:4:62: layer 'a': neuron: 'Concat' is not an in-place activation layer");
 }
