@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -446,4 +447,22 @@ void cf_node_mark_used(cf_node *n)
     if (!n) return;
     n->used = true;
     for (size_t i = 0; i < n->nchild; i++) cf_node_mark_used(n->child[i]);
+}
+
+int cf_node_shape(cf_node *s, const char *what, int max_axes, int *naxes, int *dims, cf_error *err)
+{
+    if (s->kind != CF_NODE_MAP)
+        return cf_node_error(s, err, CF_EINPUT, "%s: 'shape' must be a map like {dim: [64, 1, 28, 28]}", what);
+    size_t n = cf_node_count(s, "dim");
+    if (n > (size_t)max_axes)
+        return cf_node_error(s, err, CF_EINPUT, "%s: shape has %zu axes (at most %d)", what, n, max_axes);
+    for (size_t i = 0; i < n; i++) {
+        long d;
+        if (cf_get_int_at(s, "dim", i, &d, err)) return -1;
+        if (d < 0 || d > INT_MAX)
+            return cf_node_error(cf_node_at(s, "dim", i), err, CF_EINPUT, "%s: dimension %ld is out of range", what, d);
+        dims[i] = (int)d;
+    }
+    *naxes = (int)n;
+    return 0;
 }

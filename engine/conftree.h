@@ -83,6 +83,10 @@ int cf_get_int_range(cf_node *map, const char *key, long def, long lo, long hi, 
  * there is an error. */
 int cf_get_map(cf_node *map, const char *key, cf_node **out, cf_error *err);
 
+/* A BlobShape map {dim: [...]} into dims (at most max_axes sizes, each
+ * 0..INT_MAX).  `what` prefixes messages ("input_param"). */
+int cf_node_shape(cf_node *s, const char *what, int max_axes, int *naxes, int *dims, cf_error *err);
+
 /* Scalar conversions on a node (error names the node's position). */
 int cf_node_int(cf_node *n, long *out, cf_error *err);
 int cf_node_float(cf_node *n, double *out, cf_error *err);

@@ -314,15 +314,7 @@ static int net_inputs(cf_net *net, cf_node *conf, plan *p, cf_error *err)
         if (cf_get_string_at(conf, "input", i, &name, err)) return -1;
         int shape[CF_MAX_AXES], naxes = 0;
         if (ns) {
-            cf_node *s = cf_node_at(conf, "input_shape", i);
-            size_t nd2 = cf_node_count(s, "dim");
-            if (nd2 > CF_MAX_AXES) return cf_node_error(s, err, CF_EINPUT, "too many dims (at most %d)", CF_MAX_AXES);
-            for (size_t k = 0; k < nd2; k++) {
-                long d;
-                if (cf_get_int_at(s, "dim", k, &d, err)) return -1;
-                if (d < 0 || d > 2147483647L) return cf_node_error(cf_node_at(s, "dim", k), err, CF_EINPUT, "bad dim %ld", d);
-                shape[naxes++] = (int)d;
-            }
+            if (cf_node_shape(cf_node_at(conf, "input_shape", i), "input_shape", CF_MAX_AXES, &naxes, shape, err)) return -1;
         } else {
             for (size_t k = 0; k < 4; k++) {
                 long d;
@@ -627,9 +619,10 @@ cf_net *cf_net_build(cf_node *conf, const cf_net_opts *o, cf_error *err)
                 ver_blob[v] = id;
             }
             if (cf_layer_setup(l, nlr->bottom, nlr->nb, nlr->top, nlr->nt, err)) {
-                /* a misspelt field is the likelier cause of a missing one */
+                /* a misspelt field ("did you mean ...") is the likelier cause
+                 * of a missing one; a field merely not reached yet is not */
                 cf_error unknown;
-                if (cf_node_check_unused(L->conf, &unknown) && err) {
+                if (cf_node_check_unused(L->conf, &unknown) && err && strstr(unknown.msg, "did you mean")) {
                     *err = unknown;
                     cf_error_ctx(err, "layer '%s'", l->name);
                 }

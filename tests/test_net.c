@@ -389,3 +389,12 @@ Test(net, mocha_neuron_shorthand_adds_an_in_place_activation)
                                 CF_TRAIN);
     cr_assert_str_eq(m, "test.yaml:4:62: layer 'a': neuron: 'Concat' is not an in-place activation layer");
 }
+
+Test(net, a_bad_value_is_reported_before_fields_not_yet_read)
+{
+    const char *m = build_error("input: [x]\ninput_shape: {dim: [2, 3]}\n"
+                                "layer:\n  - {name: a, type: InnerProduct, bottom: x, top: a,\n"
+                                "     inner_product_param: {num_output: two, weight_filler: {type: xavier}}}\n",
+                                CF_TRAIN);
+    cr_assert_str_eq(m, "test.yaml:5:40: layer 'a': field 'num_output': expected an integer, got 'two'");
+}

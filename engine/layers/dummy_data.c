@@ -32,20 +32,7 @@ static int count_error(cf_layer *l, cf_node *at, const char *field, int nt, size
 
 static int read_shape(cf_layer *l, cf_node *s, int *naxes, int *dims, cf_error *err)
 {
-    if (s->kind != CF_NODE_MAP)
-        return cf_layer_error(l, s, err, "dummy_data_param: 'shape' must be a map like {dim: [64, 1, 28, 28]}");
-    size_t n = cf_node_count(s, "dim");
-    if (n > CF_MAX_AXES)
-        return cf_layer_error(l, s, err, "dummy_data_param: shape has %zu axes (at most %d)", n, CF_MAX_AXES);
-    for (size_t i = 0; i < n; i++) {
-        long d;
-        if (cf_get_int_at(s, "dim", i, &d, err)) return -1;
-        if (d < 0 || d > INT_MAX)
-            return cf_layer_error(l, cf_node_at(s, "dim", i), err, "dummy_data_param: dimension %ld is out of range",
-                                  d);
-        dims[i] = (int)d;
-    }
-    *naxes = (int)n;
+    if (cf_node_shape(s, "dummy_data_param", CF_MAX_AXES, naxes, dims, err)) return cf_error_ctx(err, "layer '%s'", l->name);
     return 0;
 }
 

@@ -13,19 +13,7 @@
 /* One BlobShape map {dim: [...]} into dims; sizes must be >= 0. */
 static int read_shape(cf_layer *l, cf_node *s, int *naxes, int *dims, cf_error *err)
 {
-    if (s->kind != CF_NODE_MAP)
-        return cf_layer_error(l, s, err, "input_param: 'shape' must be a map like {dim: [64, 1, 28, 28]}");
-    size_t n = cf_node_count(s, "dim");
-    if (n > CF_MAX_AXES)
-        return cf_layer_error(l, s, err, "input_param: shape has %zu axes (at most %d)", n, CF_MAX_AXES);
-    for (size_t i = 0; i < n; i++) {
-        long d;
-        if (cf_get_int_at(s, "dim", i, &d, err)) return -1;
-        if (d < 0 || d > INT_MAX)
-            return cf_layer_error(l, cf_node_at(s, "dim", i), err, "input_param: dimension %ld is out of range", d);
-        dims[i] = (int)d;
-    }
-    *naxes = (int)n;
+    if (cf_node_shape(s, "input_param", CF_MAX_AXES, naxes, dims, err)) return cf_error_ctx(err, "layer '%s'", l->name);
     return 0;
 }
 
