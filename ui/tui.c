@@ -1,11 +1,353 @@
-/* tui.c — placeholder until the ncurses front end lands: runs headless. */
+/* tui.c — the ncurses front end's main loop (see tui.h).
+ *
+ * The trainer runs on its worker thread; this thread, about ten times a
+ * second: turns signals into commands, drains the monitor (writing the
+ * run's train.log and metrics.jsonl exactly as the headless runner does,
+ * and feeding the view), asks for per-blob statistics a few times a
+ * second, draws a frame off-screen (erase, draw, one doupdate: no
+ * flicker), and waits up to 100 ms for a key.  Keys become commands that
+ * go out through cf_monitor_send only.
+ *
+ * The terminal is always given back: endwin on the way out, from an
+ * atexit hook, and from a handler for fatal signals that then re-raises
+ * the signal.  SIGINT/SIGTERM/SIGHUP only set flags that the loop polls
+ * (same effects as headless: by default SIGINT snapshots and stops).
+ * While the screen is ours, stderr goes to the run log, so a stray
+ * message from a library cannot scribble over the panes.
+ *
+ * Environment: CAFETUI_EXIT_WHEN_DONE=1 leaves when training ends (else
+ * the final state stays up until q); CAFETUI_ASCII=1 (or a locale that is
+ * not UTF-8) draws with ASCII only; NO_COLOR set disables colour. */
+#include <curses.h>
+#include <langinfo.h>
+#include <locale.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "draw.h"
 #include "headless.h"
 #include "tui.h"
+#include "view.h"
+
+#define STATS_EVERY_S 0.3
+#define TICK_MS 100
+
+static volatile sig_atomic_t got_int, got_hup, screen_on;
+static int saved_stderr = -1;
+static SCREEN *screen;
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* ---- terminal ---- */
+
+static void restore_terminal(void)
+{
+    if (screen_on) {
+        screen_on = 0;
+        endwin();
+    }
+    if (saved_stderr >= 0) {
+        fflush(stderr);
+        dup2(saved_stderr, STDERR_FILENO);
+        close(saved_stderr);
+        saved_stderr = -1;
+    }
+}
+
+static void on_fatal(int sig)
+{
+    /* SA_RESETHAND has put the default action back: restore the screen,
+     * then let the signal do what it would have done */
+    restore_terminal();
+    raise(sig);
+}
+
+static void on_signal(int sig)
+{
+    if (sig == SIGINT || sig == SIGTERM) got_int++;
+    else if (sig == SIGHUP) got_hup++;
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sa.sa_handler = on_fatal;
+    sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+    int fatal[] = {SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL};
+    for (size_t i = 0; i < sizeof fatal / sizeof *fatal; i++) sigaction(fatal[i], &sa, NULL);
+}
+
+static void reset_signals(void)
+{
+    int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL};
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) signal(sigs[i], SIG_DFL);
+}
+
+static bool env_on(const char *name)
+{
+    const char *e = getenv(name);
+    return e && *e && strcmp(e, "0");
+}
+
+/* Take the screen; false when the terminal cannot be driven. */
+static bool start_terminal(cf_view *v)
+{
+    static bool hooked;
+    if (!hooked) {
+        atexit(restore_terminal);
+        hooked = true;
+    }
+    screen = newterm(NULL, stdout, stdin);
+    if (!screen) return false;
+    set_term(screen);
+    screen_on = 1;
+    cbreak();
+    noecho();
+    nonl();
+    keypad(stdscr, TRUE);
+    curs_set(0);
+    set_escdelay(25);
+    timeout(TICK_MS);
+    v->color = has_colors() && !getenv("NO_COLOR");
+    if (v->color) {
+        start_color();
+        use_default_colors();
+    }
+    cf_draw_init(v->color, v->ascii);
+    return true;
+}
+
+/* ---- run log and metrics (the lines the headless runner writes) ---- */
+
+static void log_line(cf_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void log_line(cf_session *s, const char *fmt, ...)
+{
+    if (!s->log) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(s->log, fmt, ap);
+    va_end(ap);
+    fputc('\n', s->log);
+    fflush(s->log);
+}
+
+static void log_test(cf_session *s, cf_view *v, const cf_test_rec *r)
+{
+    log_line(s, "Iteration %d, Testing net (#%d)", r->iter, r->net);
+    char pane[240];
+    int n = snprintf(pane, sizeof pane, "Iteration %d, test net #%d:", r->iter, r->net);
+    for (int i = 0; i < r->n; i++) {
+        if (r->is_loss[i])
+            log_line(s, "    Test net output #%d: %s = %g (* loss weight = %g loss)", i, r->name[i], r->value[i], r->value[i]);
+        else log_line(s, "    Test net output #%d: %s = %g", i, r->name[i], r->value[i]);
+        if (n < (int)sizeof pane) n += snprintf(pane + n, sizeof pane - n, " %s = %.4g", r->name[i], r->value[i]);
+    }
+    if (v) cf_view_add_log(v, 0, pane);
+}
+
+typedef struct seqs { uint64_t iter, test, log; } seqs;
+
+/* Everything published since last time: to the files, and to the view
+ * when there is one. */
+static void drain(cf_session *s, cf_view *v, seqs *q, int iter_now)
+{
+    static cf_iter_rec it[1024];
+    static cf_test_rec te[64];
+    static cf_log_rec lg[256];
+    size_t n;
+    long display = s->solver->display;
+    while ((n = cf_monitor_logs(s->mon, &q->log, lg, 256)) > 0)
+        for (size_t i = 0; i < n; i++) {
+            log_line(s, "%s%s", lg[i].level == 2 ? "error: " : lg[i].level == 1 ? "warning: " : "", lg[i].text);
+            cf_metrics_event(s->metrics, iter_now, lg[i].level ? "warning" : "log", lg[i].text);
+            if (v) cf_view_add_log(v, lg[i].level, lg[i].text);
+        }
+    while ((n = cf_monitor_iters(s->mon, &q->iter, it, 1024)) > 0)
+        for (size_t i = 0; i < n; i++) {
+            if (v) cf_view_add_iter(v, &it[i]);
+            if (display && it[i].iter % display == 0) {
+                log_line(s, "Iteration %d (%.0f img/s, %.1f s), loss = %g", it[i].iter, it[i].ips, it[i].elapsed,
+                         it[i].smoothed);
+                log_line(s, "    Train net output #0: loss = %g", it[i].loss);
+                log_line(s, "    Iteration %d, lr = %g", it[i].iter, it[i].lr);
+                cf_metrics_iter(s->metrics, &it[i]);
+            }
+        }
+    while ((n = cf_monitor_tests(s->mon, &q->test, te, 64)) > 0)
+        for (size_t i = 0; i < n; i++) {
+            log_test(s, v, &te[i]);
+            cf_metrics_test(s->metrics, &te[i]);
+            if (v) cf_view_add_test(v, &te[i]);
+        }
+    fflush(s->metrics);
+}
+
+/* A line for the run log and the log pane. */
+static void say(cf_session *s, cf_view *v, int level, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void say(cf_session *s, cf_view *v, int level, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    log_line(s, "%s", buf);
+    cf_view_add_log(v, level, buf);
+}
+
+static void handle_signals(cf_session *s, cf_view *v)
+{
+    for (int k = 0; k < 2; k++) {
+        volatile sig_atomic_t *flag = k ? &got_hup : &got_int;
+        if (!*flag) continue;
+        *flag = 0;
+        const char *e = k ? s->sighup_effect : s->sigint_effect;
+        say(s, v, 1, "%s: %s", k ? "SIGHUP" : "SIGINT", !strcmp(e, "stop") ? "snapshot and stop" : e);
+        if (!strcmp(e, "stop")) {
+            cf_monitor_send(s->mon, (cf_cmd){CF_CMD_STOP, 1});
+            v->stop_sent = true;
+        } else if (!strcmp(e, "snapshot")) cf_monitor_send(s->mon, (cf_cmd){CF_CMD_SNAPSHOT, 0});
+    }
+}
+
+/* What the view needs to know about the net, read before the worker
+ * starts (so never concurrently with it). */
+static void describe_net(cf_session *s, cf_view *v)
+{
+    const cf_net *net = s->solver->net;
+    size_t len = 2;
+    for (int i = 0; i < net->nlayers; i++) len += strlen(net->layers[i].layer->name) + 1;
+    v->relu_layers = malloc(len);
+    if (v->relu_layers) {
+        strcpy(v->relu_layers, "\n");
+        for (int i = 0; i < net->nlayers; i++)
+            if (!strcmp(net->layers[i].layer->ops->type, "ReLU")) {
+                strcat(v->relu_layers, net->layers[i].layer->name);
+                strcat(v->relu_layers, "\n");
+            }
+    }
+    v->has_test = s->solver->ntest > 0;
+    v->st.max_iter = (int)s->solver->max_iter;
+    v->st.iter = s->solver->iter;
+    snprintf(v->st.net_name, sizeof v->st.net_name, "%s", net->name);
+}
+
+static void banner(cf_session *s, cf_view *v)
+{
+    cf_solver *sv = s->solver;
+    say(s, v, 0, "cafetui: net '%s': %d layers, %d learnable params; solver %s, base_lr %g, max_iter %ld, %d threads",
+        sv->net->name, sv->net->nlayers, sv->net->nparams,
+        (const char *[]){"SGD", "Nesterov", "AdaGrad", "RMSProp", "AdaDelta", "Adam"}[sv->type], sv->base_lr,
+        sv->max_iter, s->be->nthreads);
+    say(s, v, 0, "cafetui: run directory %s (log, metrics.jsonl); snapshots %s_iter_N.h5", s->run_dir, s->snapshot_prefix);
+    if (s->recipe.upgraded_v1) say(s, v, 1, "notice: %s uses Caffe's V1 layer syntax; upgraded in memory", s->recipe.net_path);
+    if (sv->iter > 0) say(s, v, 0, "Resuming at iteration %d", sv->iter);
+}
+
+static void keys(cf_session *s, cf_view *v)
+{
+    int ch = getch(); /* waits up to TICK_MS */
+    while (ch != ERR) {
+        if (ch == KEY_RESIZE) clearok(curscr, TRUE); /* repaint everything at the new size */
+        cf_cmd out[2];
+        int n = cf_view_key(v, ch, out);
+        for (int i = 0; i < n; i++) cf_monitor_send(s->mon, out[i]);
+        timeout(0); /* take whatever else is already typed before redrawing */
+        ch = getch();
+    }
+    timeout(TICK_MS);
+}
 
 int cf_tui_run(cf_session *s)
 {
-    fprintf(stderr, "cafetui: the TUI is not built yet; running headless\n");
-    return cf_headless_run(s);
+    setlocale(LC_ALL, "");
+    cf_view *v = cf_view_new();
+    if (!v) {
+        fprintf(stderr, "cafetui: out of memory for the TUI; running headless\n");
+        return cf_headless_run(s);
+    }
+    v->ascii = env_on("CAFETUI_ASCII") || strcmp(nl_langinfo(CODESET), "UTF-8") != 0;
+    bool exit_when_done = env_on("CAFETUI_EXIT_WHEN_DONE");
+    describe_net(s, v);
+    if (!start_terminal(v)) {
+        cf_view_free(v);
+        fprintf(stderr, "cafetui: cannot drive this terminal (TERM=%s); running headless\n",
+                getenv("TERM") ? getenv("TERM") : "");
+        return cf_headless_run(s);
+    }
+    if (s->log) {
+        fflush(stderr);
+        saved_stderr = dup(STDERR_FILENO);
+        if (saved_stderr >= 0) dup2(fileno(s->log), STDERR_FILENO);
+    }
+    install_signals();
+    banner(s, v);
+    if (cf_session_start(s)) {
+        restore_terminal();
+        reset_signals();
+        cf_view_free(v);
+        fprintf(stderr, "cafetui: cannot start the training thread\n");
+        return 1;
+    }
+
+    seqs q = {0, 0, 0};
+    double last_stats = 0;
+    int stats_seen = -1;
+    static cf_blob_stat stats[CF_MON_MAX_STATS];
+    for (;;) {
+        v->now = now_s();
+        handle_signals(s, v);
+        drain(s, v, &q, v->st.iter);
+        if (v->now - last_stats >= STATS_EVERY_S) {
+            cf_monitor_want_stats(s->mon);
+            last_stats = v->now;
+        }
+        int siter;
+        int ns = cf_monitor_get_stats(s->mon, stats, CF_MON_MAX_STATS, &siter);
+        if (ns > 0 && siter != stats_seen) {
+            cf_view_set_stats(v, stats, ns, siter);
+            stats_seen = siter;
+        }
+        cf_status st;
+        cf_monitor_get_status(s->mon, &st);
+        if (st.state != CF_RUN_STARTING || st.iter) v->st = st; /* keep the pre-start figures until the first status */
+        bool over = v->st.state == CF_RUN_DONE || v->st.state == CF_RUN_FAILED;
+        if (v->quit || (over && (v->stop_sent || exit_when_done))) break;
+        int rows, cols;
+        getmaxyx(stdscr, rows, cols);
+        cf_draw_frame(v, cols, rows);
+        wnoutrefresh(stdscr);
+        doupdate();
+        keys(s, v);
+    }
+
+    restore_terminal();
+    int rc = cf_session_join(s);
+    cf_status st;
+    cf_monitor_get_status(s->mon, &st);
+    drain(s, NULL, &q, st.iter);
+    if (rc == 0) {
+        log_line(s, "Optimization %s at iteration %d.", s->trainer.stop_requested ? "stopped" : "done", s->solver->iter);
+        fprintf(stderr, "cafetui: optimization %s at iteration %d; run directory %s\n",
+                s->trainer.stop_requested ? "stopped" : "done", s->solver->iter, s->run_dir);
+    } else fprintf(stderr, "cafetui: %s\n", st.error[0] ? st.error : "training failed");
+    reset_signals();
+    cf_view_free(v);
+    return rc;
 }
