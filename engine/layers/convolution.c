@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv_geom.h"
 #include "layer.h"
 
 typedef struct {
@@ -41,50 +42,6 @@ typedef struct {
 } conv_priv;
 
 /* ---- parameters ---- */
-
-/* A spatial field given as `key` (one value for both axes, or two: h, w)
- * or as the pair key_h/key_w (hkey NULL when Caffe has no such pair).
- * def < 0 means the field is required.  As in Caffe, one of pad_h/pad_w
- * alone leaves the other 0 (pair_def 0); kernel and stride need both
- * (pair_def -1). */
-static int read_hw(cf_layer *l, cf_node *p, const char *key, const char *hkey, const char *wkey, long def,
-                   long pair_def, long lo, int out[2], cf_error *err)
-{
-    size_t n = cf_node_count(p, key);
-    bool has_h = hkey && cf_node_has(p, hkey), has_w = wkey && cf_node_has(p, wkey);
-    long v[2] = {def, def};
-    cf_node *at[2] = {NULL, NULL};
-    if (has_h || has_w) {
-        if (n > 0)
-            return cf_layer_error(l, cf_node_at(p, key, 0), err, "give either '%s' or '%s'/'%s', not both", key,
-                                  hkey, wkey);
-        if ((!has_h || !has_w) && pair_def < 0)
-            return cf_layer_error(l, p, err, "'%s' and '%s' must be given together", hkey, wkey);
-        if (cf_get_int(p, hkey, pair_def, &v[0], err) || cf_get_int(p, wkey, pair_def, &v[1], err)) return -1;
-        at[0] = cf_node_get(p, hkey);
-        at[1] = cf_node_get(p, wkey);
-    } else if (n == 0) {
-        if (def < 0) return cf_layer_error(l, p, err, "convolution_param: field '%s' is missing", key);
-    } else if (n <= 2) {
-        for (size_t i = 0; i < n; i++)
-            if (cf_get_int_at(p, key, i, &v[i], err)) return -1;
-        if (n == 1) v[1] = v[0];
-        at[0] = cf_node_at(p, key, 0);
-        at[1] = cf_node_at(p, key, n - 1);
-    } else {
-        return cf_layer_error(l, cf_node_at(p, key, 2), err,
-                              "field '%s' takes 1 value or 2 (h, w) for 2-D convolution, got %zu", key, n);
-    }
-    for (int i = 0; i < 2; i++) {
-        const char *name = at[i] && at[i]->key ? at[i]->key : key;
-        if (v[i] < lo)
-            return cf_layer_error(l, at[i], err, "field '%s': %ld is out of range (must be >= %ld)", name, v[i], lo);
-        if (v[i] > INT_MAX / 4)
-            return cf_layer_error(l, at[i], err, "field '%s': %ld is too large", name, v[i]);
-        out[i] = (int)v[i];
-    }
-    return 0;
-}
 
 static const char *const engines[] = {"DEFAULT", "CAFFE", "CUDNN", NULL};
 
@@ -110,10 +67,10 @@ static int conv_setup(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int 
         cf_get_int(p, "axis", 1, &axis, err) || cf_get_enum(p, "engine", engines, 0, &engine, err) ||
         cf_get_bool(p, "force_nd_im2col", false, &nd, err))
         return -1;
-    if (read_hw(l, p, "kernel_size", "kernel_h", "kernel_w", -1, -1, 1, k, err) ||
-        read_hw(l, p, "pad", "pad_h", "pad_w", 0, 0, 0, pad, err) ||
-        read_hw(l, p, "stride", "stride_h", "stride_w", 1, -1, 1, stride, err) ||
-        read_hw(l, p, "dilation", NULL, NULL, 1, -1, 1, dil, err))
+    if (cf_conv_read_hw(l, p, "kernel_size", "kernel_h", "kernel_w", -1, -1, 1, k, err) ||
+        cf_conv_read_hw(l, p, "pad", "pad_h", "pad_w", 0, 0, 0, pad, err) ||
+        cf_conv_read_hw(l, p, "stride", "stride_h", "stride_w", 1, -1, 1, stride, err) ||
+        cf_conv_read_hw(l, p, "dilation", NULL, NULL, 1, -1, 1, dil, err))
         return -1;
     /* Caffe convolves over the axes after `axis`; we do 2-D NCHW only. */
     if (axis != 1 && axis != -3)
