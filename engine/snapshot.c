@@ -504,9 +504,71 @@ static int read_group(cf_weights *w, hid_t g, const char *layer, cf_error *err)
     return 0;
 }
 
-/* data/ of an open file as weights. */
+/* Mocha's flat layout: datasets "<layer>___<param>" at the root, the
+ * param named filter/weight (index 0) or bias (index 1).  Julia writes its
+ * column-major arrays with the dimensions reversed, so a Mocha filter
+ * (kw, kh, C, M) reads here as M×C×kh×kw, Caffe's order; trailing axes of
+ * size 1 (Mocha's bias blobs) are dropped and the legacy rule for leading
+ * 1s applies.  Returns NULL with err when the file has no such dataset. */
+static cf_weights *read_mocha(hid_t f, const char *path, cf_error *err)
+{
+    H5G_info_t info;
+    cf_weights *w = cf_weights_new(path);
+    int found = 0;
+    if (H5Gget_info(f, &info) < 0) goto none;
+    for (hsize_t i = 0; i < info.nlinks; i++) {
+        char *name = link_name(f, i);
+        char *sep = name ? strstr(name, "___") : NULL;
+        if (!sep) {
+            free(name);
+            continue;
+        }
+        *sep = 0;
+        const char *layer = name, *param = sep + 3;
+        int j = !strcmp(param, "filter") || !strcmp(param, "weight") ? 0 : !strcmp(param, "bias") ? 1 : -1;
+        if (j < 0) {
+            cf_error_set(err, CF_EINPUT, "Mocha param '%s' of layer '%s': only filter, weight and bias are known", param, layer);
+            cf_error_at(err, path, 0, 0);
+            free(name);
+            cf_weights_free(w);
+            return NULL;
+        }
+        int li = -1;
+        for (int k = 0; k < w->nlayers; k++)
+            if (!strcmp(w->layers[k].name, layer)) li = k;
+        if (li < 0) {
+            cf_weights_add_layer(w, layer, 2);
+            li = w->nlayers - 1;
+        }
+        *sep = '_';
+        hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+        *sep = 0;
+        cf_wblob *b = &w->layers[li].blobs[j];
+        int rc = d < 0 ? read_error(w, layer, err, "cannot open %s (%s)", param) : read_param(w, d, layer, param, b, err);
+        if (d >= 0) H5Dclose(d);
+        free(name);
+        if (rc) {
+            cf_weights_free(w);
+            return NULL;
+        }
+        while (b->naxes > 1 && b->shape[b->naxes - 1] == 1) b->naxes--;
+        b->legacy = true;
+        found++;
+    }
+    for (int k = 0; k < w->nlayers; k++) /* no bias (bias_term: false): one param */
+        if (!w->layers[k].blobs[1].present) w->layers[k].nblobs = 1;
+    if (found) return w;
+none:
+    cf_weights_free(w);
+    cf_error_set(err, CF_EINPUT, "no 'data' group and no Mocha 'layer___param' datasets: not a Caffe or Mocha HDF5 model, nor a cafetui snapshot");
+    cf_error_at(err, path, 0, 0);
+    return NULL;
+}
+
+/* data/ of an open file as weights (or Mocha's flat layout). */
 static cf_weights *read_weights(hid_t f, const char *path, cf_error *err)
 {
+    if (H5Lexists(f, "data", H5P_DEFAULT) <= 0) return read_mocha(f, path, err);
     cf_weights *w = cf_weights_new(path);
     hid_t g = H5Lexists(f, "data", H5P_DEFAULT) > 0 ? H5Gopen2(f, "data", H5P_DEFAULT) : -1;
     if (g < 0) {
