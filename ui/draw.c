@@ -154,7 +154,8 @@ void cf_draw_status(cf_view *v, const cf_rect *r)
                  cf_fmt_num(st->lr_scale, b, sizeof b));
     else snprintf(seg[n++], sizeof seg[0], "lr %s", cf_fmt_num(st->lr, a, sizeof a));
     snprintf(seg[n++], sizeof seg[0], "%s img/s", cf_fmt_num(st->ips, a, sizeof a));
-    snprintf(seg[n++], sizeof seg[0], "ETA %s", cf_fmt_duration(st->state == CF_RUN_DONE ? 0 : st->eta, a, sizeof a));
+    if (st->state != CF_RUN_DONE && st->state != CF_RUN_FAILED)
+        snprintf(seg[n++], sizeof seg[0], "ETA %s", cf_fmt_duration(st->ips > 0 ? st->eta : -1, a, sizeof a));
     if (st->epoch > 0) snprintf(seg[n++], sizeof seg[0], "epoch %.2f", st->epoch);
     if (st->last_snapshot[0]) snprintf(seg[n++], sizeof seg[0], "snap %s", base_name(st->last_snapshot));
     if (st->net_name[0]) snprintf(seg[n++], sizeof seg[0], "%s", st->net_name);
@@ -194,8 +195,10 @@ void cf_draw_footer(cf_view *v, const cf_rect *r)
         cf_put(r->y, r->x, r->w, CF_ROLE_BAD, v->st.error);
         return;
     }
+    bool over = v->st.state == CF_RUN_DONE || v->st.state == CF_RUN_FAILED;
     cf_put(r->y, r->x, r->w, CF_ROLE_DIM,
-           "p pause  +/- lr  l set lr  s snapshot  t test  L log  z zoom  Tab focus  ? help  q quit");
+           over ? "the run is over: q exits  (L log  z zoom  Tab focus  Enter zoom pane  [/] log  ? help)"
+                : "p pause  +/- lr  l set lr  s snapshot  t test  L log  z zoom  Tab focus  ? help  q quit");
 }
 
 /* ---- help ---- */

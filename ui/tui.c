@@ -15,6 +15,9 @@
  * While the screen is ours, stderr goes to the run log, so a stray
  * message from a library cannot scribble over the panes.
  *
+ * When the terminal goes away (a hung-up line), training goes on without
+ * a screen, writing its log and metrics, as the headless runner would.
+ *
  * Environment: CAFETUI_EXIT_WHEN_DONE=1 leaves when training ends (else
  * the final state stays up until q); CAFETUI_ASCII=1 (or a locale that is
  * not UTF-8) draws with ASCII only; NO_COLOR set disables colour. */
@@ -38,7 +41,7 @@
 #define STATS_EVERY_S 0.3
 #define TICK_MS 100
 
-static volatile sig_atomic_t got_int, got_hup, screen_on;
+static volatile sig_atomic_t got_int, got_term, got_hup, screen_on;
 static int saved_stderr = -1;
 static SCREEN *screen;
 
@@ -75,7 +78,8 @@ static void on_fatal(int sig)
 
 static void on_signal(int sig)
 {
-    if (sig == SIGINT || sig == SIGTERM) got_int++;
+    if (sig == SIGINT) got_int++;
+    else if (sig == SIGTERM) got_term++;
     else if (sig == SIGHUP) got_hup++;
 }
 
@@ -213,12 +217,13 @@ static void say(cf_session *s, cf_view *v, int level, const char *fmt, ...)
 
 static void handle_signals(cf_session *s, cf_view *v)
 {
-    for (int k = 0; k < 2; k++) {
-        volatile sig_atomic_t *flag = k ? &got_hup : &got_int;
-        if (!*flag) continue;
-        *flag = 0;
-        const char *e = k ? s->sighup_effect : s->sigint_effect;
-        say(s, v, 1, "%s: %s", k ? "SIGHUP" : "SIGINT", !strcmp(e, "stop") ? "snapshot and stop" : e);
+    static const char *const names[3] = {"SIGINT", "SIGTERM", "SIGHUP"};
+    volatile sig_atomic_t *flags[3] = {&got_int, &got_term, &got_hup};
+    for (int k = 0; k < 3; k++) {
+        if (!*flags[k]) continue;
+        *flags[k] = 0;
+        const char *e = k == 2 ? s->sighup_effect : s->sigint_effect; /* SIGTERM acts as SIGINT */
+        say(s, v, 1, "%s: %s", names[k], !strcmp(e, "stop") ? "snapshot and stop" : e);
         if (!strcmp(e, "stop")) {
             cf_monitor_send(s->mon, (cf_cmd){CF_CMD_STOP, 1});
             v->stop_sent = true;
@@ -245,6 +250,9 @@ static void describe_net(cf_session *s, cf_view *v)
     v->has_test = s->solver->ntest > 0;
     v->st.max_iter = (int)s->solver->max_iter;
     v->st.iter = s->solver->iter;
+    v->st.lr = cf_solver_lr(s->solver);
+    v->st.lr_scale = s->solver->lr_scale;
+    v->st.eta = -1;
     snprintf(v->st.net_name, sizeof v->st.net_name, "%s", net->name);
 }
 
@@ -260,9 +268,16 @@ static void banner(cf_session *s, cf_view *v)
     if (sv->iter > 0) say(s, v, 0, "Resuming at iteration %d", sv->iter);
 }
 
-static void keys(cf_session *s, cf_view *v)
+/* Keys typed since the last frame.  Returns false when the terminal has
+ * gone (getch keeps failing at once instead of waiting: a hung-up line). */
+static bool keys(cf_session *s, cf_view *v)
 {
+    static int quick_errors;
+    double t0 = now_s();
     int ch = getch(); /* waits up to TICK_MS */
+    if (ch == ERR && now_s() - t0 < TICK_MS / 4000.0) {
+        if (++quick_errors >= 20) return false;
+    } else quick_errors = 0;
     while (ch != ERR) {
         if (ch == KEY_RESIZE) clearok(curscr, TRUE); /* repaint everything at the new size */
         cf_cmd out[2];
@@ -272,6 +287,7 @@ static void keys(cf_session *s, cf_view *v)
         ch = getch();
     }
     timeout(TICK_MS);
+    return true;
 }
 
 int cf_tui_run(cf_session *s)
@@ -310,6 +326,7 @@ int cf_tui_run(cf_session *s)
     double last_stats = 0;
     int stats_seen = -1;
     static cf_blob_stat stats[CF_MON_MAX_STATS];
+    bool lost = false;
     for (;;) {
         v->now = now_s();
         handle_signals(s, v);
@@ -334,10 +351,25 @@ int cf_tui_run(cf_session *s)
         cf_draw_frame(v, cols, rows);
         wnoutrefresh(stdscr);
         doupdate();
-        keys(s, v);
+        if (!keys(s, v)) {
+            lost = true;
+            break;
+        }
     }
 
     restore_terminal();
+    if (lost) {
+        /* no screen any more: go on as the headless runner would (a SIGHUP
+         * has already done what --sighup-effect says) until the run ends */
+        say(s, v, 1, "terminal lost: training goes on without a screen");
+        for (;;) {
+            cf_monitor_wait(s->mon, 200);
+            handle_signals(s, v);
+            drain(s, NULL, &q, v->st.iter);
+            cf_monitor_get_status(s->mon, &v->st);
+            if (v->st.state == CF_RUN_DONE || v->st.state == CF_RUN_FAILED) break;
+        }
+    }
     int rc = cf_session_join(s);
     cf_status st;
     cf_monitor_get_status(s->mon, &st);
