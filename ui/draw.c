@@ -109,15 +109,22 @@ cf_rect cf_pane_frame(const cf_rect *r, const char *name, bool focused)
     return (cf_rect){r->y + 1, r->x + left, r->h - 1, r->w - left};
 }
 
+int cf_title_start(const cf_rect *r, const char *name)
+{
+    return r->x + (r->x > 0) + 1 + cf_text_cols(name) + 2 + 1;
+}
+
 void cf_title_seg(int y, int *x, int end, int role, const char *text)
 {
     int n = cf_text_cols(text);
-    if (*x + n + 1 >= end) {
+    if (*x + n + 2 > end) {
         *x = end; /* no room: later segments are dropped too */
         return;
     }
+    /* " text " — the next segment's leading space overwrites the trailing one */
     mvaddch(y, *x, ' ');
     cf_put(y, *x + 1, n, role, text);
+    mvaddch(y, *x + n + 1, ' ');
     *x += n + 1;
 }
 

@@ -39,8 +39,12 @@ int cf_text_cols(const char *s);
  * its left.  Returns the inner rectangle. */
 cf_rect cf_pane_frame(const cf_rect *r, const char *name, bool focused);
 
+/* Column where a title's segments begin: one line character after the
+ * pane's name. */
+int cf_title_start(const cf_rect *r, const char *name);
 /* Segments of a title after the name: drawn from column *x on row y,
- * each " text" in its role, stopping before `end`. */
+ * each " text " in its role; a segment that does not fit before `end`
+ * is left out, with all after it. */
 void cf_title_seg(int y, int *x, int end, int role, const char *text);
 
 /* ---- the panes (panes_*.c) ---- */

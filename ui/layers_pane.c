@@ -68,7 +68,7 @@ void cf_draw_layers(cf_view *v, const cf_rect *pr)
     int ntrouble = 0;
     for (int i = 0; i < v->nrows; i++) ntrouble += v->row[i].trouble != 0;
     char t[96];
-    int x = pr->x + (pr->x > 0) + 1 + 8, end = pr->x + pr->w - 1;
+    int x = cf_title_start(pr, "layers"), end = pr->x + pr->w - 1;
     if (v->have_stats) {
         snprintf(t, sizeof t, "@ iter %d", v->stats_iter);
         cf_title_seg(pr->y, &x, end, CF_ROLE_DIM, t);

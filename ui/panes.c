@@ -15,7 +15,7 @@ void cf_draw_log(cf_view *v, const cf_rect *pr)
     if (v->log_scroll > max_scroll) v->log_scroll = max_scroll;
     if (v->log_scroll > 0) {
         char t[48];
-        int x = pr->x + (pr->x > 0) + 1 + 5;
+        int x = cf_title_start(pr, "log");
         snprintf(t, sizeof t, "%d newer below (])", v->log_scroll);
         cf_title_seg(pr->y, &x, pr->x + pr->w - 1, CF_ROLE_WARN, t);
     }

@@ -34,7 +34,8 @@ static void centered(const cf_rect *r, int role, const char *text)
 /* Draw axes and curves into the inner rectangle r.  Returns 0 when drawn
  * (g holds the scales and the canvas, which the caller frees), -1 when
  * nothing can be placed on these scales. */
-static int draw_plot(cf_view *v, const cf_rect *r, const plot_line *lines, int nl, bool logy, plot_geom *g)
+static int draw_plot(cf_view *v, const cf_rect *r, const plot_line *lines, int nl, bool logy, const char *note,
+                     plot_geom *g)
 {
     g->y = r->y;
     g->x = r->x + LABEL_W + 1;
@@ -68,15 +69,14 @@ static int draw_plot(cf_view *v, const cf_rect *r, const plot_line *lines, int n
         int n = cf_text_cols(a);
         cf_put(g->y + yl[i].row, g->x - 1 - (n < LABEL_W ? n : LABEL_W), LABEL_W, CF_ROLE_DIM, a);
     }
-    /* x axis: first and last iteration */
+    /* x axis: first and last iteration, and in the middle what is shown */
     char b[32];
     cf_fmt_num(round(g->xs.lo), a, sizeof a);
     cf_fmt_num(round(g->xs.hi), b, sizeof b);
+    int na = cf_text_cols(a), nb = cf_text_cols(b), nn = cf_text_cols(note);
     cf_put(g->y + g->h, g->x, g->w, CF_ROLE_DIM, a);
-    int nb = cf_text_cols(b);
-    if (nb + cf_text_cols(a) + 2 <= g->w) cf_put(g->y + g->h, g->x + g->w - nb, nb, CF_ROLE_DIM, b);
-    const char *it = "iter";
-    if (g->w > 24) cf_put(g->y + g->h, g->x + (g->w - 4) / 2, 4, CF_ROLE_DIM, it);
+    if (na + nb + 2 <= g->w) cf_put(g->y + g->h, g->x + g->w - nb, nb, CF_ROLE_DIM, b);
+    if (na + nb + nn + 4 <= g->w) cf_put(g->y + g->h, g->x + (g->w - nn) / 2, nn, CF_ROLE_DIM, note);
 
     /* the dots, each cell in the colour of the last curve through it */
     char ch[4] = {0};
@@ -114,7 +114,7 @@ void cf_draw_loss(cf_view *v, const cf_rect *pr)
     };
     /* title: legend with the latest values, then the axis settings */
     char a[32], t[64];
-    int x = pr->x + (pr->x > 0) + 1 + 6, end = pr->x + pr->w - 1;
+    int x = cf_title_start(pr, "loss"), end = pr->x + pr->w - 1;
     cf_title_seg(pr->y, &x, end, CF_ROLE_RAW, "raw");
     snprintf(t, sizeof t, "smoothed %s", v->loss_smooth.total ? cf_fmt_num(v->loss_smooth.last.y, a, sizeof a) : "-");
     cf_title_seg(pr->y, &x, end, CF_ROLE_SMOOTH, t);
@@ -122,15 +122,16 @@ void cf_draw_loss(cf_view *v, const cf_rect *pr)
         snprintf(t, sizeof t, "test %s", cf_fmt_num(v->test_loss.last.y, a, sizeof a));
         cf_title_seg(pr->y, &x, end, CF_ROLE_TEST, t);
     }
-    snprintf(t, sizeof t, "[%s %s]", v->logy ? "log" : "lin", (const char *[]){"all", "last 1000", "last 100"}[v->zoom]);
-    cf_title_seg(pr->y, &x, end, CF_ROLE_DIM, t);
 
     if (!v->loss_raw.total) {
         centered(&r, CF_ROLE_DIM, "waiting for the first iteration...");
         return;
     }
     plot_geom g;
-    if (draw_plot(v, &r, lines, 3, v->logy, &g)) {
+    char note[64];
+    snprintf(note, sizeof note, " iter%s%s ", (const char *[]){"", ", last 1000", ", last 100"}[v->zoom],
+             v->logy ? ", log y" : "");
+    if (draw_plot(v, &r, lines, 3, v->logy, note, &g)) {
         centered(&r, CF_ROLE_WARN, v->logy ? "no positive values for a log axis (L: linear)" : "nothing to plot");
         return;
     }
@@ -146,17 +147,23 @@ void cf_draw_acc(cf_view *v, const cf_rect *pr)
         return;
     }
     plot_line lines[CF_VIEW_MAX_ACC];
-    int x = pr->x + (pr->x > 0) + 1 + 10, end = pr->x + pr->w - 1;
+    int x = cf_title_start(pr, "accuracy"), end = pr->x + pr->w - 1;
     const char *star = v->ascii ? "*" : "\u25c6";
     for (int i = 0; i < v->nacc; i++) {
         lines[i] = (plot_line){pts[i], cf_series_view(&v->acc[i], -INFINITY, pts[i], VIEW_MAX), CF_ROLE_SERIES0 + i % 6};
-        char a[32], b[32], t[160];
-        snprintf(t, sizeof t, "%s %s %s%s", v->acc_name[i], cf_fmt_num(v->acc[i].last.y, a, sizeof a), star,
-                 cf_fmt_num(v->acc_best[i], b, sizeof b));
-        cf_title_seg(pr->y, &x, end, lines[i].role, t);
+        /* "name last ◆best", shortened to what the title has room for */
+        char a[32], b[32], t[3][160];
+        cf_fmt_num(v->acc[i].last.y, a, sizeof a);
+        cf_fmt_num(v->acc_best[i], b, sizeof b);
+        snprintf(t[0], sizeof t[0], "%s %s %s%s", v->acc_name[i], a, star, b);
+        snprintf(t[1], sizeof t[1], "%s %s%s", a, star, b);
+        snprintf(t[2], sizeof t[2], "%s%s", star, b);
+        int k = 0;
+        while (k < 2 && x + cf_text_cols(t[k]) + 2 > end) k++;
+        cf_title_seg(pr->y, &x, end, lines[i].role, t[k]);
     }
     plot_geom g;
-    if (draw_plot(v, &r, lines, v->nacc, false, &g)) {
+    if (draw_plot(v, &r, lines, v->nacc, false, " iter ", &g)) {
         centered(&r, CF_ROLE_DIM, "nothing to plot");
         return;
     }
