@@ -10,13 +10,17 @@
  *
  * The terminal is always given back: endwin on the way out, from an
  * atexit hook, and from a handler for fatal signals that then re-raises
- * the signal.  SIGINT/SIGTERM/SIGHUP only set flags that the loop polls
- * (same effects as headless: by default SIGINT snapshots and stops).
+ * the signal.  SIGINT/SIGTERM/SIGHUP only set flags that the loop polls:
+ * SIGINT and SIGTERM do what --sigint-effect says (by default snapshot
+ * and stop, as headless).  A SIGHUP means the terminal is gone, so here,
+ * unlike headless, it snapshots and stops unless --sighup-effect is none.
  * While the screen is ours, stderr goes to the run log, so a stray
  * message from a library cannot scribble over the panes.
  *
- * When the terminal goes away (a hung-up line), training goes on without
- * a screen, writing its log and metrics, as the headless runner would.
+ * A terminal that goes away without a SIGHUP (getch keeps failing at
+ * once) is treated the same way.  Until the run ends, the log and metrics
+ * are still written; with --sighup-effect none, training goes on to its
+ * end without a screen.
  *
  * Environment: CAFETUI_EXIT_WHEN_DONE=1 leaves when training ends (else
  * the final state stays up until q); CAFETUI_ASCII=1 (or a locale that is
@@ -222,7 +226,9 @@ static void handle_signals(cf_session *s, cf_view *v)
     for (int k = 0; k < 3; k++) {
         if (!*flags[k]) continue;
         *flags[k] = 0;
-        const char *e = k == 2 ? s->sighup_effect : s->sigint_effect; /* SIGTERM acts as SIGINT */
+        const char *e = s->sigint_effect; /* SIGTERM acts as SIGINT */
+        if (k == 2) e = strcmp(s->sighup_effect, "none") ? "stop" : "none"; /* no terminal: no point going on */
+        if (v->stop_sent && strcmp(e, "none")) continue;
         say(s, v, 1, "%s: %s", names[k], !strcmp(e, "stop") ? "snapshot and stop" : e);
         if (!strcmp(e, "stop")) {
             cf_monitor_send(s->mon, (cf_cmd){CF_CMD_STOP, 1});
@@ -359,9 +365,14 @@ int cf_tui_run(cf_session *s)
 
     restore_terminal();
     if (lost) {
-        /* no screen any more: go on as the headless runner would (a SIGHUP
-         * has already done what --sighup-effect says) until the run ends */
-        say(s, v, 1, "terminal lost: training goes on without a screen");
+        /* no screen any more: snapshot and stop (unless told to ignore
+         * hangups), writing the files until the run ends */
+        bool go_on = !strcmp(s->sighup_effect, "none");
+        say(s, v, 1, "terminal lost: %s", go_on ? "training goes on without a screen" : v->stop_sent ? "stopping" : "snapshot and stop");
+        if (!go_on && !v->stop_sent) {
+            cf_monitor_send(s->mon, (cf_cmd){CF_CMD_STOP, 1});
+            v->stop_sent = true;
+        }
         for (;;) {
             cf_monitor_wait(s->mon, 200);
             handle_signals(s, v);
