@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 
 PACKAGES="build-essential autoconf automake libtool pkg-config
   libopenblas-dev libyaml-dev libncurses-dev libhdf5-dev hdf5-tools liblmdb-dev lmdb-utils
-  libprotobuf-c-dev protobuf-c-compiler zlib1g-dev libcriterion-dev libdnnl-dev
+  libprotobuf-c-dev protobuf-c-compiler protobuf-compiler zlib1g-dev libcriterion-dev libdnnl-dev
   dataset-fashion-mnist tmux"
 
 missing=""

@@ -54,5 +54,17 @@ if "$BIN" export --model "$TMP/lenet_fashion_train_test.prototxt" --weights "$FI
    && [ "$(value accuracy "$TMP/out2.txt")" = 0.8181 ]; then ok "export round trip"
 else bad "export round trip"; fi
 
+# and its bytes decode as a NetParameter by an independent decoder (protoc)
+if command -v protoc >/dev/null; then
+  protoc --decode_raw < "$TMP/again.caffemodel" > "$TMP/raw.txt" 2>&1
+  layers=$(grep -c '^100 {' "$TMP/raw.txt")
+  names=$(grep -A1 '^100 {' "$TMP/raw.txt" | sed -n 's/^  1: "\(.*\)"/\1/p' | tr '\n' ' ')
+  if head -n 1 "$TMP/raw.txt" | grep -q '^1: "LeNet"$' && [ "$layers" = 4 ] && [ "$names" = "conv1 conv2 ip1 ip2 " ]; then
+    ok "export decodes with protoc --decode_raw: layers $names"
+  else bad "protoc --decode_raw" "$layers layers: $names"; fi
+else
+  echo "SKIP protoc --decode_raw (install protobuf-compiler)"
+fi
+
 echo "parity: $pass passed, $fail failed"
 [ $fail = 0 ]
