@@ -1,6 +1,8 @@
 /* convert.c — IDX to LMDB and IDX to HDF5 converters (see convert.h). */
 #include "convert.h"
 
+#include "rng.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -59,14 +61,16 @@ static void remove_dir(const char *dir)
     rmdir(dir);
 }
 
-static int write_lmdb(const char *dir, const cf_idx *im, const cf_idx *lb, cf_error *err)
+/* n records of C×H×W bytes each (pixels[i·CHW ...]) with labels[i],
+ * keyed "%08zu" in order, as Caffe's converters write them. */
+static int write_lmdb(const char *dir, size_t n, int C, int H, int W, const uint8_t *pixels, const uint8_t *labels,
+                      cf_error *err)
 {
-    size_t n = (size_t)im->dims[0];
-    cf_lmdb_writer *w = cf_lmdb_create(dir, n * (im->item_size + 64), err);
+    size_t item = (size_t)C * H * W;
+    cf_lmdb_writer *w = cf_lmdb_create(dir, n * (item + 64), err);
     if (!w) return -1;
     for (size_t i = 0; i < n; i++) {
-        cf_datum d = {.channels = 1, .height = im->dims[1], .width = im->dims[2], .label = lb->data[i],
-                      .bytes = im->data + i * im->item_size};
+        cf_datum d = {.channels = C, .height = H, .width = W, .label = labels[i], .bytes = pixels + i * item};
         size_t len;
         uint8_t *val = cf_datum_encode(&d, &len);
         if (!val) abort();
@@ -82,24 +86,59 @@ static int write_lmdb(const char *dir, const cf_idx *im, const cf_idx *lb, cf_er
     return cf_lmdb_finish(w, err);
 }
 
-int cf_convert_idx_to_lmdb(const char *images, const char *labels, const char *out_dir, cf_error *err)
+/* write_lmdb into a temporary directory beside out_dir, renamed into
+ * place when complete: out_dir appears whole or not at all. */
+static int publish_lmdb(const char *out_dir, size_t n, int C, int H, int W, const uint8_t *pixels,
+                        const uint8_t *labels, cf_error *err)
 {
-    cf_idx im, lb;
-    if (refuse_existing(out_dir, err) || read_pair(images, labels, &im, &lb, err)) return -1;
-    size_t n = strlen(out_dir) + 16;
-    char *tmp = malloc(n);
+    size_t len = strlen(out_dir) + 16;
+    char *tmp = malloc(len);
     if (!tmp) abort();
-    int rc = cf_make_temp_beside(out_dir, tmp, n, NULL, err);
+    int rc = cf_make_temp_beside(out_dir, tmp, len, NULL, err);
     if (!rc) {
-        rc = write_lmdb(tmp, &im, &lb, err);
+        rc = write_lmdb(tmp, n, C, H, W, pixels, labels, err);
         if (!rc && rename(tmp, out_dir))
             rc = cf_error_set(err, CF_ERUNTIME, "cannot rename '%s' to '%s': %s", tmp, out_dir, strerror(errno));
         if (rc) remove_dir(tmp);
         else cf_sync_parent_dir(out_dir);
     }
     free(tmp);
+    return rc;
+}
+
+int cf_convert_idx_to_lmdb(const char *images, const char *labels, const char *out_dir, cf_error *err)
+{
+    cf_idx im, lb;
+    if (refuse_existing(out_dir, err) || read_pair(images, labels, &im, &lb, err)) return -1;
+    int rc = publish_lmdb(out_dir, (size_t)im.dims[0], 1, im.dims[1], im.dims[2], im.data, lb.data, err);
     cf_idx_free(&im);
     cf_idx_free(&lb);
+    return rc;
+}
+
+int cf_convert_random_lmdb(const char *out_dir, size_t n, int C, int H, int W, int classes, uint64_t seed,
+                           cf_error *err)
+{
+    if (n == 0 || C <= 0 || H <= 0 || W <= 0 || classes <= 0 || classes > 256 || (size_t)C * H * W > 100000000u)
+        return cf_error_set(err, CF_EINPUT, "random LMDB: bad size (count %zu, shape %dx%dx%d, %d classes)", n, C, H,
+                            W, classes);
+    if (refuse_existing(out_dir, err)) return -1;
+    size_t item = (size_t)C * H * W;
+    uint8_t *pix = malloc(n * item), *lab = malloc(n);
+    if (!pix || !lab) abort();
+    cf_rng r;
+    cf_rng_seed(&r, seed);
+    for (size_t i = 0; i < n; i++) {
+        lab[i] = (uint8_t)cf_rng_below(&r, (uint32_t)classes);
+        /* noise around a per-class level, so a net has something to learn */
+        for (size_t k = 0; k < item; k++) {
+            int v = 40 + lab[i] * 180 / classes + (int)cf_rng_below(&r, 60);
+            pix[i * item + k] = (uint8_t)(v > 255 ? 255 : v);
+        }
+    }
+    int rc = publish_lmdb(out_dir, n, C, H, W, pix, lab, err);
+    free(pix);
+    free(lab);
     return rc;
 }
 

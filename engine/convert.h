@@ -9,6 +9,7 @@
 #define CF_CONVERT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "error.h"
 
@@ -17,6 +18,12 @@
  * and the label.  The records are byte for byte those of
  * convert_mnist_data --backend=lmdb. */
 int cf_convert_idx_to_lmdb(const char *images, const char *labels, const char *out_dir, cf_error *err);
+
+/* A synthetic LMDB of n Datums (C×H×W bytes, labels uniform in
+ * [0, classes)), reproducible from seed: for trying nets without a
+ * dataset (CIFAR-10's shape is 3×32×32). */
+int cf_convert_random_lmdb(const char *out_dir, size_t n, int C, int H, int W, int classes, uint64_t seed,
+                           cf_error *err);
 
 /* An HDF5 file with `data` (N×1×rows×cols float32, pixel × scale) and
  * `label` (N float32), plus the list file HDF5Data reads

@@ -24,6 +24,7 @@ static int usage(void)
                     "       cafetui convert idx2lmdb IMAGES LABELS OUT_LMDB\n"
                     "       cafetui convert idx2hdf5 IMAGES LABELS OUT.h5 [--scale S]\n"
                     "       cafetui convert mean LMDB OUT.binaryproto\n"
+                    "       cafetui convert random-lmdb OUT [--count 1000] [--shape 3,32,32] [--classes 10] [--seed 1]\n"
                     "       cafetui convert fashion-mnist [DIR] [--from /usr/share/datasets/fashion-mnist]\n");
     return 2;
 }
@@ -92,6 +93,10 @@ int cf_cmd_convert(int argc, char **argv, int first)
         {"scale", true, NULL, "pixel scale for idx2hdf5 (default 0.00390625)"},
         {"from", true, NULL, "source directory for fashion-mnist"},
         {"to", true, NULL, "yaml or prototxt (default: the other one)"},
+        {"count", true, NULL, "records for random-lmdb (default 1000)"},
+        {"shape", true, NULL, "C,H,W for random-lmdb (default 3,32,32)"},
+        {"classes", true, NULL, "labels for random-lmdb (default 10)"},
+        {"seed", true, NULL, "seed for random-lmdb (default 1)"},
         {"help", false, NULL, "this help"},
         {NULL, false, NULL, NULL},
     };
@@ -113,6 +118,23 @@ int cf_cmd_convert(int argc, char **argv, int first)
     }
     if (!strcmp(what, "mean") && npos == 3) {
         if (cf_compute_mean(pos[1], pos[2], &err)) return cf_report(&err);
+        return 0;
+    }
+    if (!strcmp(what, "random-lmdb") && npos == 2) {
+        const char *v;
+        int C = 3, H = 32, W = 32;
+        if ((v = cf_flag_get(flags, "shape")) && sscanf(v, "%d,%d,%d", &C, &H, &W) != 3) {
+            fprintf(stderr, "cafetui: --shape wants C,H,W (e.g. 3,32,32), got '%s'\n", v);
+            return 2;
+        }
+        long n = (v = cf_flag_get(flags, "count")) ? atol(v) : 1000;
+        int classes = (v = cf_flag_get(flags, "classes")) ? atoi(v) : 10;
+        unsigned long long seed = (v = cf_flag_get(flags, "seed")) ? strtoull(v, NULL, 10) : 1;
+        if (n < 1) {
+            fprintf(stderr, "cafetui: --count must be >= 1\n");
+            return 2;
+        }
+        if (cf_convert_random_lmdb(pos[1], (size_t)n, C, H, W, classes, seed, &err)) return cf_report(&err);
         return 0;
     }
     if (npos == 1 && strchr(what, '.')) return convert_text(what, cf_flag_get(flags, "to"));
