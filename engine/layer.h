@@ -72,6 +72,9 @@ struct cf_layer {
     int nparam;
     cf_blob *param[CF_MAX_PARAMS];  /* owned (refcounted memory when shared) */
     bool param_grad[CF_MAX_PARAMS]; /* compute this param's gradient */
+    /* Set in setup for state that is kept, not learnt (BatchNorm's
+     * statistics): the net forces lr_mult 0 and refuses a nonzero one. */
+    bool param_fixed[CF_MAX_PARAMS];
     void *priv;             /* layer-type state */
 };
 

@@ -342,15 +342,19 @@ static int setup_params(cf_net *net, int li, cf_node *lc, cf_error *err)
         return cf_layer_error(l, cf_node_at(lc, "param", (size_t)l->nparam), err,
                               "%zu param specs given but %s has %d parameter blobs", nspec, l->ops->type, l->nparam);
     for (int i = 0; i < l->nparam; i++) {
-        double lr = 1, decay = 1;
+        double lr = l->param_fixed[i] ? 0 : 1, decay = 1;
         const char *pname = NULL;
         cf_node *spec = i < (int)nspec ? cf_node_at(lc, "param", (size_t)i) : NULL;
         if (spec) {
             if (spec->kind != CF_NODE_MAP)
                 return cf_layer_error(l, spec, err, "field 'param': expected a map like {lr_mult: 1}");
-            if (cf_get_float(spec, "lr_mult", 1, &lr, err) || cf_get_float(spec, "decay_mult", 1, &decay, err) ||
+            if (cf_get_float(spec, "lr_mult", lr, &lr, err) || cf_get_float(spec, "decay_mult", 1, &decay, err) ||
                 cf_get_string(spec, "name", NULL, &pname, err))
                 return cf_error_ctx(err, "layer '%s'", l->name);
+            if (l->param_fixed[i] && lr != 0)
+                return cf_layer_error(l, cf_node_get(spec, "lr_mult"), err,
+                                      "param %d of %s holds statistics, not weights: its lr_mult must be 0", i,
+                                      l->ops->type);
             static const char *const modes[] = {"STRICT", "PERMISSIVE", NULL};
             int mode;
             if (cf_get_enum(spec, "share_mode", modes, 0, &mode, err)) return cf_error_ctx(err, "layer '%s'", l->name);
