@@ -10,7 +10,20 @@
  * lr policies:
  *   fixed base; step base·γ^⌊it/stepsize⌋; exp base·γ^it;
  *   inv base·(1+γ·it)^(−power); multistep base·γ^(steps passed);
- *   poly base·(1 − it/max_iter)^power; sigmoid base/(1+e^(−γ(it−stepsize))). */
+ *   poly base·(1 − it/max_iter)^power; sigmoid base/(1+e^(−γ(it−stepsize)));
+ *   staged (Mocha's LRPolicy.Staged): a list of stages, each a policy of its
+ *   own that lasts a number of iterations, the last one for ever:
+ *       lr_policy: staged
+ *       lr_stage:
+ *         - {iters: 5000, lr_policy: fixed, base_lr: 0.01}
+ *         - {iters: 3000, lr_policy: step, base_lr: 0.01, gamma: 0.1, stepsize: 1000}
+ *         - {lr_policy: fixed, base_lr: 0.0001}
+ *   `iters` is Mocha's stage length (stage k rules from the sum of the
+ *   lengths before it up to, not including, that sum plus its own); the
+ *   stage's policy sees the run's iteration count, not one restarted at
+ *   the stage's start, exactly as in Mocha.  A stage takes Caffe's policy
+ *   fields (lr_policy, default fixed; base_lr, gamma, power, stepsize,
+ *   stepvalue, max_iter), each defaulting to the solver's own. */
 #include "solver.h"
 
 #include <math.h>
@@ -19,7 +32,106 @@
 #include <time.h>
 
 static const char *const type_names[] = {"SGD", "Nesterov", "AdaGrad", "RMSProp", "AdaDelta", "Adam", NULL};
-static const char *const policy_names[] = {"fixed", "step", "exp", "inv", "multistep", "poly", "sigmoid", NULL};
+static const char *const policy_names[] = {"fixed", "step", "exp", "inv", "multistep", "poly", "sigmoid", "staged",
+                                           NULL};
+
+/* The fields a policy cannot do without; pn is where the policy was named
+ * (and c the map that holds the fields). */
+static int check_policy(cf_node *c, cf_node *pn, cf_lr_policy policy, long stepsize, int nstepvalue, long max_iter,
+                        cf_error *err)
+{
+    if ((policy == CF_LR_STEP || policy == CF_LR_SIGMOID) && !cf_node_has(c, "stepsize"))
+        return cf_node_error(pn, err, CF_EINPUT, "lr_policy '%s' needs 'stepsize'", policy_names[policy]);
+    if (policy == CF_LR_STEP && stepsize <= 0)
+        return cf_node_error(cf_node_get(c, "stepsize"), err, CF_EINPUT, "stepsize must be > 0");
+    if (policy == CF_LR_MULTISTEP && nstepvalue == 0)
+        return cf_node_error(pn, err, CF_EINPUT, "lr_policy 'multistep' needs 'stepvalue'");
+    if (policy == CF_LR_POLY && max_iter <= 0)
+        return cf_node_error(pn, err, CF_EINPUT, "lr_policy 'poly' needs 'max_iter' > 0");
+    return 0;
+}
+
+static int read_stepvalues(cf_node *c, int *n, long *v, cf_error *err)
+{
+    size_t nsv = cf_node_count(c, "stepvalue");
+    if (nsv > CF_MAX_STEPS)
+        return cf_node_error(cf_node_get(c, "stepvalue"), err, CF_EINPUT, "too many stepvalue entries (at most %d)",
+                             CF_MAX_STEPS);
+    *n = (int)nsv;
+    for (size_t i = 0; i < nsv; i++) {
+        if (cf_get_int_at(c, "stepvalue", i, &v[i], err)) return -1;
+        if (i && v[i] <= v[i - 1])
+            return cf_node_error(cf_node_at(c, "stepvalue", i), err, CF_EINPUT, "stepvalue must increase");
+    }
+    return 0;
+}
+
+/* Stage k of lr_stage (m, a map); *end is where the stages before it end
+ * and becomes where this one does.  Unset fields take the solver's. */
+static int read_stage(cf_solver *s, cf_node *m, size_t k, long *end, cf_error *err)
+{
+    cf_lr_stage *st = &s->stage[k];
+    bool last = k + 1 == (size_t)s->nstage;
+    if (m->kind != CF_NODE_MAP)
+        return cf_node_error(m, err, CF_EINPUT,
+                             "lr_stage %zu: expected a map such as {iters: 1000, lr_policy: fixed, base_lr: 0.01}", k);
+    int policy;
+    long iters;
+    if (cf_get_enum(m, "lr_policy", policy_names, CF_LR_FIXED, &policy, err) ||
+        cf_get_int_range(m, "iters", 1, 1, 2147483647L, &iters, err) ||
+        cf_get_float(m, "base_lr", -1, &st->base_lr, err) || cf_get_float(m, "gamma", s->gamma, &st->gamma, err) ||
+        cf_get_float(m, "power", s->power, &st->power, err) ||
+        cf_get_int_range(m, "stepsize", s->stepsize, 0, 2147483647L, &st->stepsize, err) ||
+        cf_get_int_range(m, "max_iter", s->max_iter, 0, 2147483647L, &st->max_iter, err))
+        return -1;
+    st->policy = (cf_lr_policy)policy;
+    if (st->policy == CF_LR_STAGED)
+        return cf_node_error(cf_node_get(m, "lr_policy"), err, CF_EINPUT, "lr_stage %zu: a stage cannot be staged itself", k);
+    if (cf_node_has(m, "base_lr") && st->base_lr < 0)
+        return cf_node_error(cf_node_get(m, "base_lr"), err, CF_EINPUT, "base_lr must be >= 0");
+    if (!cf_node_has(m, "iters") && !last)
+        return cf_node_error(m, err, CF_EINPUT, "lr_stage %zu needs 'iters' (how many iterations it lasts); only the "
+                             "last stage may go without", k);
+    if (cf_node_has(m, "stepvalue")) {
+        if (read_stepvalues(m, &st->nstepvalue, st->stepvalue, err)) return -1;
+    } else {
+        st->nstepvalue = s->nstepvalue;
+        memcpy(st->stepvalue, s->stepvalue, sizeof st->stepvalue);
+    }
+    /* a field the stage inherits counts as given when the solver gives it */
+    cf_node *fields = cf_node_has(m, "stepsize") ? m : s->conf;
+    if (check_policy(fields, cf_node_has(m, "lr_policy") ? cf_node_get(m, "lr_policy") : m, st->policy, st->stepsize,
+                     st->nstepvalue, st->max_iter, err))
+        return -1;
+    if (!cf_node_has(m, "max_iter")) st->max_iter = -1; /* the solver's, after any --max-iter */
+    *end = last ? *end : *end + iters;
+    st->end = *end;
+    return 0;
+}
+
+static int read_stages(cf_solver *s, cf_node *c, cf_error *err)
+{
+    size_t n = cf_node_count(c, "lr_stage");
+    if (s->policy != CF_LR_STAGED) {
+        if (n)
+            return cf_node_error(cf_node_at(c, "lr_stage", 0), err, CF_EINPUT,
+                                 "'lr_stage' is for lr_policy 'staged' (this solver's lr_policy is '%s')",
+                                 policy_names[s->policy]);
+        return 0;
+    }
+    if (n == 0)
+        return cf_node_error(cf_node_get(c, "lr_policy"), err, CF_EINPUT,
+                             "lr_policy 'staged' needs 'lr_stage': a list of stages such as "
+                             "{iters: 1000, lr_policy: fixed, base_lr: 0.01}");
+    if (n > CF_MAX_STAGES)
+        return cf_node_error(cf_node_at(c, "lr_stage", CF_MAX_STAGES), err, CF_EINPUT,
+                             "too many lr_stage entries (at most %d)", CF_MAX_STAGES);
+    s->nstage = (int)n;
+    long end = 0;
+    for (size_t k = 0; k < n; k++)
+        if (read_stage(s, cf_node_at(c, "lr_stage", k), k, &end, err)) return -1;
+    return 0;
+}
 
 static int read_params(cf_solver *s, cf_node *c, cf_error *err)
 {
@@ -58,24 +170,10 @@ static int read_params(cf_solver *s, cf_node *c, cf_error *err)
     if (mode == 1)
         return cf_node_error(cf_node_get(c, "solver_mode"), err, CF_EINPUT,
                              "solver_mode GPU: this build has no GPU backend (rebuild with --with-cuda)");
-    size_t nsv = cf_node_count(c, "stepvalue");
-    if (nsv > CF_MAX_STEPS) return cf_node_error(cf_node_get(c, "stepvalue"), err, CF_EINPUT, "too many stepvalue entries (at most %d)", CF_MAX_STEPS);
-    s->nstepvalue = (int)nsv;
-    for (size_t i = 0; i < nsv; i++) {
-        if (cf_get_int_at(c, "stepvalue", i, &s->stepvalue[i], err)) return -1;
-        if (i && s->stepvalue[i] <= s->stepvalue[i - 1])
-            return cf_node_error(cf_node_at(c, "stepvalue", i), err, CF_EINPUT, "stepvalue must increase");
-    }
-    /* fields the policy needs */
-    cf_node *pn = cf_node_get(c, "lr_policy");
-    if ((s->policy == CF_LR_STEP || s->policy == CF_LR_SIGMOID) && !cf_node_has(c, "stepsize"))
-        return cf_node_error(pn, err, CF_EINPUT, "lr_policy '%s' needs 'stepsize'", policy_names[s->policy]);
-    if (s->policy == CF_LR_STEP && s->stepsize <= 0)
-        return cf_node_error(cf_node_get(c, "stepsize"), err, CF_EINPUT, "stepsize must be > 0");
-    if (s->policy == CF_LR_MULTISTEP && s->nstepvalue == 0)
-        return cf_node_error(pn, err, CF_EINPUT, "lr_policy 'multistep' needs 'stepvalue'");
-    if (s->policy == CF_LR_POLY && s->max_iter <= 0)
-        return cf_node_error(pn, err, CF_EINPUT, "lr_policy 'poly' needs 'max_iter' > 0");
+    if (read_stepvalues(c, &s->nstepvalue, s->stepvalue, err) ||
+        check_policy(c, cf_node_get(c, "lr_policy"), s->policy, s->stepsize, s->nstepvalue, s->max_iter, err) ||
+        read_stages(s, c, err))
+        return -1;
     if (s->base_lr < 0) return cf_node_error(cf_node_get(c, "base_lr"), err, CF_EINPUT, "base_lr must be >= 0");
     if (s->momentum < 0 || s->momentum >= 1.0 + 1e-12)
         if (s->type != CF_ADADELTA || s->momentum < 0 || s->momentum > 1)
@@ -178,24 +276,44 @@ void cf_solver_free(cf_solver *s)
     free(s);
 }
 
-double cf_solver_lr(const cf_solver *s)
+/* One (non-staged) policy's rate at iteration iter. */
+static double policy_lr(const cf_lr_stage *p, double base, int iter)
 {
-    double it = s->iter, base = s->base_lr, r = base;
-    switch (s->policy) {
-    case CF_LR_FIXED: r = base; break;
-    case CF_LR_STEP: r = base * pow(s->gamma, floor(it / (double)s->stepsize)); break;
-    case CF_LR_EXP: r = base * pow(s->gamma, it); break;
-    case CF_LR_INV: r = base * pow(1.0 + s->gamma * it, -s->power); break;
+    double it = iter;
+    switch (p->policy) {
+    case CF_LR_FIXED: return base;
+    case CF_LR_STEP: return base * pow(p->gamma, floor(it / (double)p->stepsize));
+    case CF_LR_EXP: return base * pow(p->gamma, it);
+    case CF_LR_INV: return base * pow(1.0 + p->gamma * it, -p->power);
     case CF_LR_MULTISTEP: {
         int steps = 0;
-        while (steps < s->nstepvalue && s->iter >= s->stepvalue[steps]) steps++;
-        r = base * pow(s->gamma, steps);
-        break;
+        while (steps < p->nstepvalue && iter >= p->stepvalue[steps]) steps++;
+        return base * pow(p->gamma, steps);
     }
-    case CF_LR_POLY: r = base * pow(1.0 - it / (double)s->max_iter, s->power); break;
-    case CF_LR_SIGMOID: r = base * (1.0 / (1.0 + exp(-s->gamma * (it - (double)s->stepsize)))); break;
+    case CF_LR_POLY: return base * pow(1.0 - it / (double)p->max_iter, p->power);
+    case CF_LR_SIGMOID: return base * (1.0 / (1.0 + exp(-p->gamma * (it - (double)p->stepsize))));
+    case CF_LR_STAGED: break; /* refused when reading a stage */
     }
-    return r * s->lr_scale;
+    return base;
+}
+
+double cf_solver_lr(const cf_solver *s)
+{
+    if (s->policy == CF_LR_STAGED) {
+        const cf_lr_stage *st = &s->stage[s->nstage - 1];
+        for (int k = 0; k + 1 < s->nstage; k++)
+            if (s->iter < s->stage[k].end) {
+                st = &s->stage[k];
+                break;
+            }
+        cf_lr_stage p = *st;
+        if (p.max_iter < 0) p.max_iter = s->max_iter;
+        return policy_lr(&p, p.base_lr < 0 ? s->base_lr : p.base_lr, s->iter) * s->lr_scale;
+    }
+    cf_lr_stage p = {.policy = s->policy, .gamma = s->gamma, .power = s->power, .stepsize = s->stepsize,
+                     .max_iter = s->max_iter, .nstepvalue = s->nstepvalue};
+    memcpy(p.stepvalue, s->stepvalue, sizeof p.stepvalue);
+    return policy_lr(&p, s->base_lr, s->iter) * s->lr_scale;
 }
 
 /* ---- the update ---- */

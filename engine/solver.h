@@ -2,8 +2,9 @@
  *
  * Reads Caffe's SolverParameter fields from the solver config:
  *   type (SGD; Nesterov, AdaGrad, RMSProp, AdaDelta, Adam), base_lr,
- *   lr_policy (fixed, step, exp, inv, multistep, poly, sigmoid) with gamma,
- *   power, stepsize, stepvalue; momentum, momentum2, delta, rms_decay;
+ *   lr_policy (fixed, step, exp, inv, multistep, poly, sigmoid; and Mocha's
+ *   staged, with lr_stage) with gamma, power, stepsize, stepvalue;
+ *   momentum, momentum2, delta, rms_decay;
  *   weight_decay, regularization_type (L2, L1); iter_size; clip_gradients;
  *   max_iter, display, average_loss; test_iter, test_interval,
  *   test_initialization, test_compute_loss; snapshot, snapshot_prefix,
@@ -28,11 +29,28 @@
 #include "net.h"
 
 typedef enum { CF_SGD, CF_NESTEROV, CF_ADAGRAD, CF_RMSPROP, CF_ADADELTA, CF_ADAM } cf_solver_type;
-typedef enum { CF_LR_FIXED, CF_LR_STEP, CF_LR_EXP, CF_LR_INV, CF_LR_MULTISTEP, CF_LR_POLY, CF_LR_SIGMOID } cf_lr_policy;
+typedef enum {
+    CF_LR_FIXED, CF_LR_STEP, CF_LR_EXP, CF_LR_INV, CF_LR_MULTISTEP, CF_LR_POLY, CF_LR_SIGMOID, CF_LR_STAGED
+} cf_lr_policy;
 
 #define CF_MAX_TEST_NETS 8
 #define CF_MAX_STEPS 64
 #define CF_MAX_OUTPUTS 32
+#define CF_MAX_STAGES 16
+
+/* One stage of the staged policy (Mocha's LRPolicy.Staged): a policy of
+ * its own that rules until iteration `end` (exclusive; the last stage has
+ * no end).  See cf_solver_lr. */
+typedef struct cf_lr_stage {
+    long end;
+    cf_lr_policy policy;
+    double base_lr;         /* < 0: the solver's base_lr (so --base-lr reaches it) */
+    double gamma, power;
+    long stepsize;
+    long max_iter;          /* < 0: the solver's max_iter */
+    int nstepvalue;
+    long stepvalue[CF_MAX_STEPS];
+} cf_lr_stage;
 
 typedef struct cf_solver_opts {
     cf_backend *be;
@@ -75,6 +93,8 @@ typedef struct cf_solver {
     long stepsize, max_iter, display, average_loss, test_interval, iter_size, snapshot;
     int nstepvalue;
     long stepvalue[CF_MAX_STEPS];
+    int nstage;             /* lr_policy staged */
+    cf_lr_stage stage[CF_MAX_STAGES];
     bool l1, test_initialization, snapshot_after_train;
     const char *snapshot_prefix;
     long long random_seed;
@@ -95,7 +115,10 @@ typedef struct cf_solver {
 cf_solver *cf_solver_new(cf_node *solver_conf, cf_node *net_conf, const cf_solver_opts *opts, cf_error *err);
 void cf_solver_free(cf_solver *s);
 
-/* Learning rate the policy gives at the current iteration (× lr_scale). */
+/* Learning rate the policy gives at the current iteration (× lr_scale).
+ * Staged: the first stage whose end is past the iteration (else the last)
+ * gives it, its own policy evaluated at the global iteration, as Mocha's
+ * Staged policy does. */
 double cf_solver_lr(const cf_solver *s);
 /* One iteration; fills *loss with the (unsmoothed) training loss. */
 int cf_solver_step(cf_solver *s, float *loss, cf_error *err);

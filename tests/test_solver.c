@@ -178,7 +178,7 @@ Test(solver, bad_solver_fields_are_named)
     s = cf_solver_new(tu_yaml("base_lr: 0.1\nlr_policy: invv\n"), tu_yaml(ONE_WEIGHT_NET), &o, &err);
     cr_assert_null(s);
     cr_assert_str_eq(cf_error_str(&err, buf, sizeof buf),
-                     "test.yaml:2:12: field 'lr_policy': unknown value 'invv' (expected one of: fixed, step, exp, inv, multistep, poly, sigmoid)");
+                     "test.yaml:2:12: field 'lr_policy': unknown value 'invv' (expected one of: fixed, step, exp, inv, multistep, poly, sigmoid, staged)");
     s = cf_solver_new(tu_yaml("base_lr: 0.1\nmomentun: 0.9\n"), tu_yaml(ONE_WEIGHT_NET), &o, &err);
     cr_assert_null(s);
     cr_assert_str_eq(cf_error_str(&err, buf, sizeof buf), "test.yaml:2:1: unknown field 'momentun' (did you mean 'momentum'?)");
