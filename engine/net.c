@@ -575,11 +575,6 @@ cf_net *cf_net_build(cf_node *conf, const cf_net_opts *o, cf_error *err)
         }
         L->bver = xrealloc(NULL, (size_t)L->nb * sizeof(int));
         L->tver = xrealloc(NULL, (size_t)L->nt * sizeof(int));
-        for (int a = 0; a < p.n - 1; a++)
-            if (L->name[0] && !strcmp(p.L[a].name, L->name)) {
-                cf_node_error(cf_node_get(lc, "name"), err, CF_EINPUT, "two layers are named '%s'", L->name);
-                goto fail;
-            }
         if (add_neuron(net, &p, p.n - 1, err)) goto fail;
     }
     if (schedule(&p, err)) goto fail;
@@ -672,6 +667,19 @@ cf_net *cf_net_build(cf_node *conf, const cf_net_opts *o, cf_error *err)
     free(split_next);
     free(split_first_blob);
     free(ver_blob);
+
+    /* Names may repeat (Caffe's autoencoder has two 'loss' layers), but
+     * weights are matched by layer name in snapshots and caffemodels. */
+    for (int a = 0; a < net->nlayers; a++)
+        for (int b = a + 1; b < net->nlayers; b++)
+            if (net->layers[a].layer->nparam && net->layers[b].layer->nparam &&
+                !strcmp(net->layers[a].layer->name, net->layers[b].layer->name)) {
+                cf_node *c = net->layers[b].layer->conf;
+                cf_node_error(cf_node_get(c, "name") ? cf_node_get(c, "name") : c, err, CF_EINPUT,
+                              "two layers with weights are named '%s' (weights are matched by layer name)",
+                              net->layers[b].layer->name);
+                goto fail;
+            }
 
     /* 3. backward needs and outputs */
     if (decide_backward(net, confs, force_backward, err)) goto fail;

@@ -167,9 +167,9 @@ static int read_params(cf_solver *s, cf_node *c, cf_error *err)
     s->policy = (cf_lr_policy)policy;
     s->l1 = reg == 1;
     s->random_seed = seed;
-    if (mode == 1)
-        return cf_node_error(cf_node_get(c, "solver_mode"), err, CF_EINPUT,
-                             "solver_mode GPU: this build has no GPU backend (rebuild with --with-cuda)");
+    /* Caffe's example solvers say GPU; a build without one runs them on
+     * the CPU and says so (cf_solver.gpu_requested) rather than refusing. */
+    s->gpu_requested = mode == 1;
     if (read_stepvalues(c, &s->nstepvalue, s->stepvalue, err) ||
         check_policy(c, cf_node_get(c, "lr_policy"), s->policy, s->stepsize, s->nstepvalue, s->max_iter, err) ||
         read_stages(s, c, err))

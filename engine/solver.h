@@ -98,6 +98,7 @@ typedef struct cf_solver {
     bool l1, test_initialization, snapshot_after_train;
     const char *snapshot_prefix;
     long long random_seed;
+    bool gpu_requested;     /* solver_mode: GPU (the caller decides what to do) */
 
     /* state (what a snapshot saves) */
     int iter;

@@ -157,6 +157,8 @@ int cf_headless_run(cf_session *s)
                      sv->base_lr, sv->max_iter, s->be->nthreads);
     cf_session_print(s, "cafetui: run directory %s (log, metrics.jsonl); snapshots %s_iter_N.h5", s->run_dir,
                      s->snapshot_prefix);
+    if (sv->gpu_requested)
+        cf_session_print(s, "notice: solver_mode GPU: this build has no GPU backend; running on the CPU");
     if (s->recipe.upgraded_v1)
         cf_session_print(s, "notice: %s uses Caffe's V1 layer syntax; upgraded in memory", s->recipe.net_path);
     if (sv->iter > 0) cf_session_print(s, "Resuming at iteration %d", sv->iter);

@@ -398,3 +398,20 @@ Test(net, a_bad_value_is_reported_before_fields_not_yet_read)
                                 CF_TRAIN);
     cr_assert_str_eq(m, "test.yaml:5:40: layer 'a': field 'num_output': expected an integer, got 'two'");
 }
+
+Test(net, repeated_names_are_allowed_unless_both_hold_weights)
+{
+    cf_net *n = build("input: [x]\ninput_shape: {dim: [1, 2]}\n"
+                      "layer:\n"
+                      "  - {name: act, type: ReLU, bottom: x, top: y}\n"
+                      "  - {name: act, type: TanH, bottom: x, top: z}\n",
+                      CF_TRAIN);
+    cr_assert_eq(n->nlayers, 3, "two activations and the split of x");
+    cf_net_free(n);
+    const char *m = build_error("input: [x]\ninput_shape: {dim: [1, 2]}\n"
+                                "layer:\n"
+                                "  - {name: ip, type: InnerProduct, bottom: x, top: y, inner_product_param: {num_output: 2}}\n"
+                                "  - {name: ip, type: InnerProduct, bottom: x, top: z, inner_product_param: {num_output: 2}}\n",
+                                CF_TRAIN);
+    cr_assert_str_eq(m, "test.yaml:5:12: two layers with weights are named 'ip' (weights are matched by layer name)");
+}
