@@ -161,7 +161,7 @@ static int command(loop_state *ls, const cf_cmd *c, bool *paused)
         }
         break;
     }
-    case CF_CMD_SNAPSHOT: if (snapshot(ls)) return -1; break;
+    case CF_CMD_SNAPSHOT: snapshot(ls); break; /* asked for by hand: a failure is logged, training goes on */
     case CF_CMD_TEST: if (s->ntest && run_tests(ls)) return -1; break;
     case CF_CMD_STOP:
         if (c->value != 0 && snapshot(ls)) return -1;
