@@ -1114,3 +1114,68 @@ Test(hdf5_output, errors)
                      "test.yaml:1:1: layer 'out': bottom 0 has 2 rows but bottom 1 has 3: data and label must match");
     free_blobs(b, 2);
 }
+
+/* ================= in a net ================= */
+
+typedef struct { int checked; char names[512]; } seen_layers;
+
+static void note_layer(void *ctx, const cf_layer *l, const cf_gradcheck_result *r)
+{
+    seen_layers *s = ctx;
+    s->checked++;
+    strncat(s->names, l->name, sizeof s->names - strlen(s->names) - 2);
+    strcat(s->names, " ");
+}
+
+/* Every layer with a backward, wired as a real net and checked on the
+ * data its own forward pass feeds it (what `cafetui gradcheck` runs);
+ * Silence and HDF5Output have no tops and ArgMax no gradient. */
+Test(shape_net, all_layers_wired_and_gradchecked)
+{
+    char yaml[4096], path[512];
+    snprintf(path, sizeof path, "%s/net.h5", tu_tmpdir());
+    snprintf(yaml, sizeof yaml,
+             "name: shapes\n"
+             "layer:\n"
+             "  - {name: in, type: DummyData, top: [x, idx],\n"
+             "     dummy_data_param: {shape: [{dim: [2, 4, 6, 6]}, {dim: [2, 3]}],\n"
+             "                        data_filler: [{type: uniform, min: -1, max: 1}, {type: constant, value: 2}]}}\n"
+             "  - {name: dec, type: Deconvolution, bottom: x, top: d, convolution_param: {num_output: 2,\n"
+             "     kernel_size: 3, stride: 2, pad: 1, weight_filler: {type: gaussian, std: 0.3}}}\n"
+             "  - {name: crop, type: Crop, bottom: [d, x], top: c, crop_param: {offset: [2, 3]}}\n"
+             "  - {name: sl, type: Slice, bottom: c, top: [c0, c1], slice_param: {slice_point: 1}}\n"
+             "  - {name: sil, type: Silence, bottom: c1}\n"
+             "  - {name: tile, type: Tile, bottom: c0, top: t, tile_param: {tiles: 2}}\n"
+             "  - {name: i2c, type: Im2col, bottom: t, top: col, convolution_param: {kernel_size: 2}}\n"
+             "  - {name: cp, type: ChannelPooling, bottom: col, top: cpo,\n"
+             "     channel_pooling_param: {pool: AVE, kernel_size: 2, stride: 2}}\n"
+             "  - {name: spp, type: SPP, bottom: cpo, top: s, spp_param: {pyramid_height: 2, pool: AVE}}\n"
+             "  - {name: emb, type: Embed, bottom: idx, top: e,\n"
+             "     embed_param: {num_output: 4, input_dim: 5, weight_filler: {type: uniform}}}\n"
+             "  - {name: r1, type: Reduction, bottom: s, top: l1, reduction_param: {operation: SUMSQ},\n"
+             "     loss_weight: 1}\n"
+             "  - {name: r2, type: Reduction, bottom: e, top: l2, loss_weight: 0.5}\n"
+             "  - {name: am, type: ArgMax, bottom: s, top: am}\n"
+             "  - {name: out, type: HDF5Output, bottom: [s, am], hdf5_output_param: {file_name: '%s'}}\n",
+             path);
+    cf_error err;
+    char buf[2048];
+    cf_net_opts o = {.phase = CF_TRAIN, .be = tu_backend(), .rng = tu_rng()};
+    cf_net *n = cf_net_build(tu_yaml(yaml), &o, &err);
+    if (!n) cr_assert_fail("net build failed: %s", cf_error_str(&err, buf, sizeof buf));
+    assert_shape(cf_net_blob(n, "d"), "2 2 11 11 (484)");
+    assert_shape(cf_net_blob(n, "col"), "2 8 5 5 (400)");
+    assert_shape(cf_net_blob(n, "s"), "2 20 (40)");
+    assert_shape(cf_net_blob(n, "am"), "2 1 1 (2)");
+    float loss;
+    if (cf_net_forward(n, &loss, &err)) cr_assert_fail("forward: %s", cf_error_str(&err, buf, sizeof buf));
+    cf_net_backward(n);
+
+    cf_gradcheck_opts go = {.step = 1e-2};
+    seen_layers s = {0, ""};
+    double worst;
+    cr_assert_eq(cf_gradcheck_net(n, &go, note_layer, &s, &worst, NULL), 0);
+    cr_assert_lt(worst, 1e-2, "worst %g", worst);
+    cr_assert_str_eq(s.names, "dec crop sl tile i2c cp spp s_spp_split emb r1 r2 ");
+    cf_net_free(n);
+}
