@@ -11,6 +11,7 @@ int cf_cmd_convert(int argc, char **argv, int first);
 int cf_cmd_device(int argc, char **argv, int first);
 int cf_cmd_test(int argc, char **argv, int first);
 int cf_cmd_export(int argc, char **argv, int first);
+int cf_cmd_view(int argc, char **argv, int first); /* ui/view_cmd.c */
 
 /* Print an error as "cafetui: loc: ctx: msg" on stderr and return its exit code. */
 struct cf_error;

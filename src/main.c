@@ -5,7 +5,8 @@
  *   cafetui gradcheck RECIPE       finite-difference check of every layer
  *   cafetui time --model NET       per-layer timings
  *   cafetui convert ...            datasets to LMDB / HDF5, mean files
- *   cafetui device                 what the machine offers */
+ *   cafetui device                 what the machine offers
+ *   cafetui view RUN_DIR           a run's metrics in the TUI's panes, read-only */
 #include <stdio.h>
 #include <string.h>
 
@@ -25,6 +26,7 @@ static void usage(FILE *f)
             "       cafetui export --model NET --weights W -o OUT.caffemodel\n"
             "       cafetui convert ...                 IDX to LMDB/HDF5, mean files\n"
             "       cafetui device                      CPU (and GPU) information\n"
+            "       cafetui view RUN_DIR                a run's metrics and log in the TUI's panes\n"
             "       cafetui --layers | --version | --help\n"
             "RECIPE is a YAML recipe, a Caffe solver .prototxt, or (for time) a net.\n"
             "Run 'cafetui train --help' for the training options; see cafetui(1).\n");
@@ -57,5 +59,6 @@ int main(int argc, char **argv)
     if (!strcmp(v, "test")) return cf_cmd_test(argc, argv, 2);
     if (!strcmp(v, "export")) return cf_cmd_export(argc, argv, 2);
     if (!strcmp(v, "device") || !strcmp(v, "device_query")) return cf_cmd_device(argc, argv, 2);
+    if (!strcmp(v, "view")) return cf_cmd_view(argc, argv, 2);
     return cf_cmd_train(argc, argv, 1, 0);
 }

@@ -133,6 +133,13 @@ void cf_title_seg(int y, int *x, int end, int role, const char *text)
 static const char *state_text(const cf_view *v, char *buf, size_t n)
 {
     const char *dash = v->ascii ? "-" : "\u2014";
+    if (v->readonly) {
+        /* what the run's files say; "following" until they say it ended */
+        snprintf(buf, n, "view %s %s", dash,
+                 v->st.state == CF_RUN_DONE ? (v->run_stopped ? "run stopped" : "run done")
+                 : v->st.state == CF_RUN_FAILED ? "run failed" : "following");
+        return buf;
+    }
     if (v->st.state == CF_RUN_DONE) snprintf(buf, n, "done %s press q to exit", dash);
     else if (v->st.state == CF_RUN_FAILED) snprintf(buf, n, "failed %s press q to exit", dash);
     else if (v->stop_sent) snprintf(buf, n, "stopping");
@@ -152,20 +159,24 @@ void cf_draw_status(cf_view *v, const cf_rect *r)
     attrset(cf_role(CF_ROLE_STATUS));
     mvhline(r->y, r->x, ' ', r->w);
     attrset(A_NORMAL);
-    char seg[8][160], a[32], b[32];
+    char seg[9][160], a[32], b[32];
     int n = 0;
     state_text(v, seg[n++], sizeof seg[0]);
-    snprintf(seg[n++], sizeof seg[0], "iter %d/%d", st->iter, st->max_iter);
+    if (v->readonly && v->bad_lines) snprintf(seg[n++], sizeof seg[0], "%lu bad line%s skipped", v->bad_lines, v->bad_lines > 1 ? "s" : "");
+    if (st->max_iter > 0 || !v->readonly) snprintf(seg[n++], sizeof seg[0], "iter %d/%d", st->iter, st->max_iter);
+    else snprintf(seg[n++], sizeof seg[0], "iter %d", st->iter);
     if (st->lr_scale != 1 && st->lr_scale > 0)
         snprintf(seg[n++], sizeof seg[0], "lr %s (%s%s)", cf_fmt_num(st->lr, a, sizeof a), v->ascii ? "x" : "\u00d7",
                  cf_fmt_num(st->lr_scale, b, sizeof b));
     else snprintf(seg[n++], sizeof seg[0], "lr %s", cf_fmt_num(st->lr, a, sizeof a));
     snprintf(seg[n++], sizeof seg[0], "%s img/s", cf_fmt_num(st->ips, a, sizeof a));
-    if (st->state != CF_RUN_DONE && st->state != CF_RUN_FAILED)
+    if (v->readonly) snprintf(seg[n++], sizeof seg[0], "elapsed %s", cf_fmt_duration(st->elapsed, a, sizeof a));
+    else if (st->state != CF_RUN_DONE && st->state != CF_RUN_FAILED)
         snprintf(seg[n++], sizeof seg[0], "ETA %s", cf_fmt_duration(st->ips > 0 ? st->eta : -1, a, sizeof a));
     if (st->epoch > 0) snprintf(seg[n++], sizeof seg[0], "epoch %.2f", st->epoch);
     if (st->last_snapshot[0]) snprintf(seg[n++], sizeof seg[0], "snap %s", base_name(st->last_snapshot));
     if (st->net_name[0]) snprintf(seg[n++], sizeof seg[0], "%s", st->net_name);
+    if (v->readonly && v->source[0]) snprintf(seg[n++], sizeof seg[0], "%s", base_name(v->source));
     const char *sep = v->ascii ? " | " : " \u2502 ";
     int x = r->x + 1, end = r->x + r->w - 1;
     for (int i = 0; i < n; i++) {
@@ -173,7 +184,7 @@ void cf_draw_status(cf_view *v, const cf_rect *r)
         if (x + cols > end) break; /* drop what does not fit, whole */
         if (i) x += cf_put(r->y, x, 3, CF_ROLE_STATUS, sep);
         attr_t at = cf_role(CF_ROLE_STATUS);
-        if (i == 0) at |= A_BOLD;
+        if (i == 0 || (v->readonly && v->bad_lines && i == 1)) at |= A_BOLD;
         x += cf_put_attr(r->y, x, end - x, at, seg[i]);
     }
 }
@@ -200,6 +211,10 @@ void cf_draw_footer(cf_view *v, const cf_rect *r)
     }
     if (v->st.state == CF_RUN_FAILED && v->st.error[0]) {
         cf_put(r->y, r->x, r->w, CF_ROLE_BAD, v->st.error);
+        return;
+    }
+    if (v->readonly) {
+        cf_put(r->y, r->x, r->w, CF_ROLE_DIM, "read-only view: q exits  L log  z zoom  Tab focus  Enter zoom pane  [/] log  ? help");
         return;
     }
     bool over = v->st.state == CF_RUN_DONE || v->st.state == CF_RUN_FAILED;
@@ -246,9 +261,9 @@ void cf_draw_help(cf_view *v, int cols, int rows)
     mvaddch(y + h - 1, x, cf_ch(CF_CH_LL));
     mvaddch(y + h - 1, x + w - 1, cf_ch(CF_CH_LR));
     attrset(A_NORMAL);
-    cf_put(y, x + 2, w - 4, CF_ROLE_FOCUS, " keys ");
-    for (int i = 0; i < n && i < h - 4; i++) cf_put(y + 2 + i, x + 3, w - 5, CF_ROLE_TEXT, lines[i]);
-    (void)v;
+    cf_put(y, x + 2, w - 4, CF_ROLE_FOCUS, v->readonly ? " keys (read-only view: p + - l s t steer a live run) " : " keys ");
+    for (int i = 0; i < n && i < h - 4; i++)
+        cf_put(y + 2 + i, x + 3, w - 5, v->readonly && i < 5 ? CF_ROLE_DIM : CF_ROLE_TEXT, lines[i]);
 }
 
 /* ---- frame ---- */

@@ -103,7 +103,7 @@ int cf_view_key(cf_view *v, int key, cf_cmd *out)
     switch (key) {
     case 'q':
     case 'Q':
-        if (over) v->quit = true;
+        if (over || v->readonly) v->quit = true;
         else if (v->stop_sent) cf_view_message(v, 0, "stopping: waiting for the trainer...");
         else {
             v->prompt = CF_PROMPT_QUIT;
@@ -136,6 +136,11 @@ int cf_view_key(cf_view *v, int key, cf_cmd *out)
     case '[': { int f = v->focus; v->focus = CF_PANE_LOG; scroll_by(v, -1); v->focus = f; return 0; }
     case ']': { int f = v->focus; v->focus = CF_PANE_LOG; scroll_by(v, 1); v->focus = f; return 0; }
     default: break;
+    }
+    if (v->readonly) {
+        if (key > 0 && key < 128 && strchr("p+=-_lst", key))
+            cf_view_message(v, 1, "read-only: this view reads a run's files; keys that steer training do nothing");
+        return 0;
     }
     if (over) {
         if (key > 0 && key < 128 && strchr("p+=-_lst", key)) cf_view_message(v, 0, "the run is over: press q to exit");

@@ -54,6 +54,11 @@ static void cell(int y, int x, int w, int role, const char *s)
 void cf_draw_layers(cf_view *v, const cf_rect *pr)
 {
     cf_rect r = cf_pane_frame(pr, "layers", v->focus == CF_PANE_LAYERS);
+    if (v->readonly) {
+        cf_put(r.y + r.h / 2, r.x + 1, r.w - 1, CF_ROLE_DIM,
+               "layer statistics: not recorded in metrics (watch a run live to see them)");
+        return;
+    }
     /* which columns fit */
     bool on[NCOL] = {0};
     int used = NAME_MIN + 1;

@@ -46,6 +46,20 @@ void cf_draw_mem(cf_view *v, const cf_rect *pr)
     const cf_status *st = &v->st;
     char a[32], b[32], t[80];
     int row = 0;
+    if (v->readonly) {
+        /* instead: what was read from the files */
+        const char *say[2] = {"not recorded in", "metrics"};
+        for (int i = 0; i < 2 && row < r.h; i++) cf_put(r.y + row++, r.x + 1, r.w - 1, CF_ROLE_DIM, say[i]);
+        snprintf(t, sizeof t, "%lu", v->metric_lines);
+        mem_line(&r, &row, "lines read", t);
+        snprintf(t, sizeof t, "%lu", v->bad_lines);
+        mem_line(&r, &row, "bad lines", t);
+        if (v->bad_lines && row < r.h) {
+            snprintf(t, sizeof t, "line %d: %s", v->bad_line_no, v->bad_why);
+            cf_put(r.y + row++, r.x + 1, r.w - 1, CF_ROLE_WARN, t);
+        }
+        return;
+    }
     mem_line(&r, &row, "params", cf_fmt_bytes((double)st->param_bytes, a, sizeof a));
     mem_line(&r, &row, "blobs", cf_fmt_bytes((double)st->blob_bytes, a, sizeof a));
     mem_line(&r, &row, "workspace", cf_fmt_bytes((double)st->workspace_bytes, a, sizeof a));

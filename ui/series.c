@@ -22,6 +22,15 @@ void cf_series_free(cf_series *s)
     s->n = s->cap = 0;
 }
 
+void cf_series_clear(cf_series *s)
+{
+    s->n = 0;
+    s->stride = 1;
+    s->bx = s->by = 0;
+    s->bn = 0;
+    s->total = 0;
+}
+
 static void compact(cf_series *s)
 {
     int h = s->n / 2;

@@ -31,6 +31,8 @@ typedef struct cf_series {
 int cf_series_init(cf_series *s, int cap);
 void cf_series_free(cf_series *s);
 void cf_series_add(cf_series *s, double x, double y);
+/* Forget every point (the store is kept). */
+void cf_series_clear(cf_series *s);
 /* Points with x ≥ xmin, oldest first, into out (room for max): raw
  * points when the recent ring reaches back to xmin, else the decimated
  * store (plus the partial bucket).  Returns how many. */

@@ -26,7 +26,6 @@
  * the final state stays up until q); CAFETUI_ASCII=1 (or a locale that is
  * not UTF-8) draws with ASCII only; NO_COLOR set disables colour. */
 #include <curses.h>
-#include <langinfo.h>
 #include <locale.h>
 #include <math.h>
 #include <signal.h>
@@ -37,17 +36,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "draw.h"
 #include "headless.h"
+#include "term.h"
 #include "tui.h"
 #include "view.h"
 
 #define STATS_EVERY_S 0.3
-#define TICK_MS 100
 
-static volatile sig_atomic_t got_int, got_term, got_hup, screen_on;
-static int saved_stderr = -1;
-static SCREEN *screen;
+static volatile sig_atomic_t got_int, got_term, got_hup;
 
 static double now_s(void)
 {
@@ -56,29 +52,7 @@ static double now_s(void)
     return (double)t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-/* ---- terminal ---- */
-
-static void restore_terminal(void)
-{
-    if (screen_on) {
-        screen_on = 0;
-        endwin();
-    }
-    if (saved_stderr >= 0) {
-        fflush(stderr);
-        dup2(saved_stderr, STDERR_FILENO);
-        close(saved_stderr);
-        saved_stderr = -1;
-    }
-}
-
-static void on_fatal(int sig)
-{
-    /* SA_RESETHAND has put the default action back: restore the screen,
-     * then let the signal do what it would have done */
-    restore_terminal();
-    raise(sig);
-}
+/* ---- signals (the terminal itself: term.c) ---- */
 
 static void on_signal(int sig)
 {
@@ -95,50 +69,14 @@ static void install_signals(void)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
-    sa.sa_handler = on_fatal;
-    sa.sa_flags = SA_RESETHAND | SA_NODEFER;
-    int fatal[] = {SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL};
-    for (size_t i = 0; i < sizeof fatal / sizeof *fatal; i++) sigaction(fatal[i], &sa, NULL);
 }
 
 static void reset_signals(void)
 {
-    int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL};
-    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) signal(sigs[i], SIG_DFL);
-}
-
-static bool env_on(const char *name)
-{
-    const char *e = getenv(name);
-    return e && *e && strcmp(e, "0");
-}
-
-/* Take the screen; false when the terminal cannot be driven. */
-static bool start_terminal(cf_view *v)
-{
-    static bool hooked;
-    if (!hooked) {
-        atexit(restore_terminal);
-        hooked = true;
-    }
-    screen = newterm(NULL, stdout, stdin);
-    if (!screen) return false;
-    set_term(screen);
-    screen_on = 1;
-    cbreak();
-    noecho();
-    nonl();
-    keypad(stdscr, TRUE);
-    curs_set(0);
-    set_escdelay(25);
-    timeout(TICK_MS);
-    v->color = has_colors() && !getenv("NO_COLOR");
-    if (v->color) {
-        start_color();
-        use_default_colors();
-    }
-    cf_draw_init(v->color, v->ascii);
-    return true;
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    cf_term_release_signals();
 }
 
 /* ---- run log and metrics (the lines the headless runner writes) ---- */
@@ -278,21 +216,14 @@ static void banner(cf_session *s, cf_view *v)
  * gone (getch keeps failing at once instead of waiting: a hung-up line). */
 static bool keys(cf_session *s, cf_view *v)
 {
-    static int quick_errors;
-    double t0 = now_s();
-    int ch = getch(); /* waits up to TICK_MS */
-    if (ch == ERR && now_s() - t0 < TICK_MS / 4000.0) {
-        if (++quick_errors >= 20) return false;
-    } else quick_errors = 0;
+    int ch = cf_term_key(); /* waits up to a tick */
+    if (ch == CF_TERM_LOST) return false;
     while (ch != ERR) {
-        if (ch == KEY_RESIZE) clearok(curscr, TRUE); /* repaint everything at the new size */
         cf_cmd out[2];
         int n = cf_view_key(v, ch, out);
         for (int i = 0; i < n; i++) cf_monitor_send(s->mon, out[i]);
-        timeout(0); /* take whatever else is already typed before redrawing */
-        ch = getch();
+        ch = cf_term_key_now(); /* take whatever else is already typed before redrawing */
     }
-    timeout(TICK_MS);
     return true;
 }
 
@@ -304,24 +235,20 @@ int cf_tui_run(cf_session *s)
         fprintf(stderr, "cafetui: out of memory for the TUI; running headless\n");
         return cf_headless_run(s);
     }
-    v->ascii = env_on("CAFETUI_ASCII") || strcmp(nl_langinfo(CODESET), "UTF-8") != 0;
-    bool exit_when_done = env_on("CAFETUI_EXIT_WHEN_DONE");
+    v->ascii = cf_term_ascii();
+    bool exit_when_done = cf_env_on("CAFETUI_EXIT_WHEN_DONE");
     describe_net(s, v);
-    if (!start_terminal(v)) {
+    if (!cf_term_start(v)) {
         cf_view_free(v);
         fprintf(stderr, "cafetui: cannot drive this terminal (TERM=%s); running headless\n",
                 getenv("TERM") ? getenv("TERM") : "");
         return cf_headless_run(s);
     }
-    if (s->log) {
-        fflush(stderr);
-        saved_stderr = dup(STDERR_FILENO);
-        if (saved_stderr >= 0) dup2(fileno(s->log), STDERR_FILENO);
-    }
+    if (s->log) cf_term_stderr_to(fileno(s->log));
     install_signals();
     banner(s, v);
     if (cf_session_start(s)) {
-        restore_terminal();
+        cf_term_restore();
         reset_signals();
         cf_view_free(v);
         fprintf(stderr, "cafetui: cannot start the training thread\n");
@@ -352,18 +279,14 @@ int cf_tui_run(cf_session *s)
         if (st.state != CF_RUN_STARTING || st.iter) v->st = st; /* keep the pre-start figures until the first status */
         bool over = v->st.state == CF_RUN_DONE || v->st.state == CF_RUN_FAILED;
         if (v->quit || (over && (v->stop_sent || exit_when_done))) break;
-        int rows, cols;
-        getmaxyx(stdscr, rows, cols);
-        cf_draw_frame(v, cols, rows);
-        wnoutrefresh(stdscr);
-        doupdate();
+        cf_term_draw(v);
         if (!keys(s, v)) {
             lost = true;
             break;
         }
     }
 
-    restore_terminal();
+    cf_term_restore();
     if (lost) {
         /* no screen any more: snapshot and stop (unless told to ignore
          * hangups), writing the files until the run ends */

@@ -8,6 +8,7 @@
 #define CF_UI_VIEW_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "layout.h"
@@ -74,6 +75,14 @@ typedef struct cf_view {
     /* quitting */
     bool stop_sent;         /* CF_CMD_STOP went out: leave when the run ends */
     bool quit;              /* leave now */
+    /* a run's files, viewed read-only (cafetui view; runview.c) */
+    bool readonly;
+    bool log_from_file;     /* the log pane shows train.log (else the metrics' events and tests) */
+    bool run_stopped;       /* train.log says the run was stopped on request */
+    unsigned long metric_lines, bad_lines;
+    int bad_line_no;        /* line number of the last bad line, and why */
+    char bad_why[96];
+    char source[256];       /* what is viewed, for the status line */
 } cf_view;
 
 /* Allocates and sets defaults; NULL when out of memory. */
@@ -90,6 +99,21 @@ void cf_view_message(cf_view *v, int level, const char *fmt, ...) __attribute__(
 /* The history a row's sparkline follows under the view's setting. */
 int cf_view_spark_metric(const cf_view *v, const cf_view_row *r);
 const char *cf_spark_name(int spark);
+
+/* ---- runview.c: a run's files in (cafetui view) ---- */
+/* One line of metrics.jsonl (NULL: a line too long to keep): curves,
+ * status figures, and when the log pane does not follow train.log, log
+ * lines for events and test results.  A malformed line is counted and
+ * skipped. */
+void cf_view_feed_metrics(cf_view *v, const char *line, size_t len);
+/* One line of train.log: into the log pane (without the top-shape
+ * lines), and what it says about the run: the net's name and max_iter
+ * from the banner, the end ("Optimization done/stopped at iteration N"),
+ * an error that ended it. */
+void cf_view_feed_log(cf_view *v, const char *line, size_t len);
+/* Forget the curves, rows and log (the files are read again from their
+ * start), keeping the view settings. */
+void cf_view_clear_run(cf_view *v);
 
 /* ---- keys.c: keys in, commands out ---- */
 /* Strict parse of a typed learning rate: a finite number ≥ 0 with

@@ -1,0 +1,49 @@
+/* metrics_parse.h — a strict reader for one line of a run's metrics.jsonl,
+ * as src/headless.c writes them (cf_metrics_iter, cf_metrics_test,
+ * cf_metrics_event):
+ *
+ *   {"type":"train","iter":N,"loss":X,"smoothed_loss":X,"lr":X,"images_per_s":X,"elapsed_s":X}
+ *   {"type":"test","iter":N,"net":N,"outputs":{"name":X,...},"loss":X,"seconds":X}
+ *   {"type":"event","iter":N,"event":"S","text":"S"}
+ *
+ * X is a JSON number or null (a non-finite value; read back as NaN), N a
+ * non-negative integer, S a string.  The grammar is JSON's, restricted to
+ * what those writers produce: one object per line, values that are
+ * numbers, null or strings, and the one nested object "outputs" (names to
+ * numbers or null).  Every key of the line's type must be there, once;
+ * keys the writers never put in any line are ignored when their value is
+ * a number, null or a string (so a newer writer's extra field does not
+ * hide the line), and refused otherwise; a key that belongs to another
+ * type is refused.  Strings take every JSON escape (json_str writes \" \\
+ * and \u00XX); \u0000 and lone surrogates are refused.  Anything else --
+ * a truncated line, a NUL byte, text after the object -- makes the line
+ * bad, with a reason naming the column.
+ *
+ * The metrics do not say which test outputs are losses; an output whose
+ * name contains "loss" is taken for one (weight 1), as Caffe names them.
+ * Names and texts longer than the records hold are cut (at a UTF-8
+ * character boundary).  Pure: no I/O, never reads past len. */
+#ifndef CF_UI_METRICS_PARSE_H
+#define CF_UI_METRICS_PARSE_H
+
+#include <stddef.h>
+
+#include "monitor.h"
+
+typedef enum { CF_MLINE_BAD = -1, CF_MLINE_EMPTY, CF_MLINE_TRAIN, CF_MLINE_TEST, CF_MLINE_EVENT } cf_mline_type;
+
+typedef struct cf_mline {
+    cf_mline_type type;
+    cf_iter_rec train;       /* CF_MLINE_TRAIN */
+    cf_test_rec test;        /* CF_MLINE_TEST */
+    int iter;                /* every type: the line's "iter" */
+    char event[16];          /* CF_MLINE_EVENT: "log" or "warning" */
+    char text[240];
+    char why[96];            /* CF_MLINE_BAD: what is wrong, "col N: ..." */
+} cf_mline;
+
+/* Parse line[0..len) (without its newline).  A line of blanks only is
+ * CF_MLINE_EMPTY.  Returns out->type. */
+cf_mline_type cf_metrics_parse(const char *line, size_t len, cf_mline *out);
+
+#endif

@@ -1,0 +1,134 @@
+/* term.c — see term.h. */
+#include "term.h"
+
+#include <curses.h>
+#include <langinfo.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "draw.h"
+
+static volatile sig_atomic_t screen_on;
+static int saved_stderr = -1;
+static SCREEN *screen;
+static const int fatal_signals[] = {SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL};
+#define NFATAL (sizeof fatal_signals / sizeof *fatal_signals)
+
+bool cf_env_on(const char *name)
+{
+    const char *e = getenv(name);
+    return e && *e && strcmp(e, "0");
+}
+
+bool cf_term_ascii(void)
+{
+    return cf_env_on("CAFETUI_ASCII") || strcmp(nl_langinfo(CODESET), "UTF-8") != 0;
+}
+
+void cf_term_restore(void)
+{
+    if (screen_on) {
+        screen_on = 0;
+        endwin();
+    }
+    if (saved_stderr >= 0) {
+        fflush(stderr);
+        dup2(saved_stderr, STDERR_FILENO);
+        close(saved_stderr);
+        saved_stderr = -1;
+    }
+}
+
+static void on_fatal(int sig)
+{
+    /* SA_RESETHAND has put the default action back: restore the screen,
+     * then let the signal do what it would have done */
+    cf_term_restore();
+    raise(sig);
+}
+
+void cf_term_release_signals(void)
+{
+    for (size_t i = 0; i < NFATAL; i++) signal(fatal_signals[i], SIG_DFL);
+}
+
+bool cf_term_start(cf_view *v)
+{
+    static bool hooked;
+    if (!hooked) {
+        atexit(cf_term_restore);
+        hooked = true;
+    }
+    screen = newterm(NULL, stdout, stdin);
+    if (!screen) return false;
+    set_term(screen);
+    screen_on = 1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_fatal;
+    sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+    for (size_t i = 0; i < NFATAL; i++) sigaction(fatal_signals[i], &sa, NULL);
+    cbreak();
+    noecho();
+    nonl();
+    keypad(stdscr, TRUE);
+    curs_set(0);
+    set_escdelay(25);
+    timeout(CF_TERM_TICK_MS);
+    v->color = has_colors() && !getenv("NO_COLOR");
+    if (v->color) {
+        start_color();
+        use_default_colors();
+    }
+    cf_draw_init(v->color, v->ascii);
+    return true;
+}
+
+void cf_term_stderr_to(int fd)
+{
+    fflush(stderr);
+    if (saved_stderr < 0) saved_stderr = dup(STDERR_FILENO);
+    if (saved_stderr >= 0) dup2(fd, STDERR_FILENO);
+}
+
+void cf_term_draw(cf_view *v)
+{
+    int rows, cols;
+    getmaxyx(stdscr, rows, cols);
+    cf_draw_frame(v, cols, rows);
+    wnoutrefresh(stdscr);
+    doupdate();
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+int cf_term_key(void)
+{
+    static int quick_errors;
+    timeout(CF_TERM_TICK_MS);
+    double t0 = now_s();
+    int ch = getch();
+    if (ch == ERR && now_s() - t0 < CF_TERM_TICK_MS / 4000.0) {
+        if (++quick_errors >= 20) return CF_TERM_LOST;
+    } else quick_errors = 0;
+    if (ch == KEY_RESIZE) clearok(curscr, TRUE); /* repaint everything at the new size */
+    return ch;
+}
+
+int cf_term_key_now(void)
+{
+    timeout(0);
+    int ch = getch();
+    timeout(CF_TERM_TICK_MS);
+    if (ch == KEY_RESIZE) clearok(curscr, TRUE);
+    return ch;
+}
