@@ -54,6 +54,7 @@ struct cf_backend {
     int nthreads;
     struct cf_pool *pool;
     void *impl;
+    void *dnnl;             /* oneDNN state (engine/dnnl), NULL when not in use */
 };
 
 /* The CPU backend; nthreads <= 0 means the number of cores.  Free with

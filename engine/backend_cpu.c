@@ -3,11 +3,16 @@
  * layer calls one, then the other), so both use every core. */
 #include "backend.h"
 
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "dnnl/dnnl_layers.h"
 #include "pool.h"
 
 void cf_conv_geom_out(cf_conv_geom *g)
@@ -313,6 +318,9 @@ cf_backend *cf_backend_cpu_new(int nthreads)
     if (!be) return NULL;
     be->ops = &cpu_ops;
     cpu_set_threads(be, nthreads);
+#ifdef HAVE_DNNL
+    be->dnnl = cf_dnnl_backend_new(be); /* NULL when CAFETUI_DNNL=0 */
+#endif
     return be;
 }
 
@@ -321,6 +329,9 @@ void cf_backend_set_threads(cf_backend *be, int n) { be->ops->set_threads(be, n)
 void cf_backend_free(cf_backend *be)
 {
     if (!be) return;
+#ifdef HAVE_DNNL
+    cf_dnnl_backend_free(be->dnnl);
+#endif
     cf_pool_free(be->pool);
     free(be);
 }

@@ -22,13 +22,18 @@
  * bottom itself and Y is the top itself: no lowering, no scatter.
  *
  * Several bottoms are allowed (as Caffe): each is convolved with the same
- * filters into the top at the same index; all must have one shape. */
+ * filters into the top at the same index; all must have one shape.
+ *
+ * With oneDNN (dnnl_layers.h) both passes run as its convolution
+ * primitives instead, and the lowering buffers above are not even made
+ * (unless oneDNN fails and this code has to take over). */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conv_geom.h"
+#include "dnnl/dnnl_layers.h"
 #include "layer.h"
 
 typedef struct {
@@ -39,6 +44,7 @@ typedef struct {
     cf_mem *col;            /* [K][N·P] columns, reused as dcol in backward */
     cf_mem *y;              /* [M][N·P] output (forward) or top diff (backward) */
     const cf_blob *col_of;  /* the bottom whose columns col holds, or NULL */
+    cf_dnnl_conv *dn;       /* oneDNN plan for the current shape, or NULL */
 } conv_priv;
 
 /* ---- parameters ---- */
@@ -112,6 +118,20 @@ static int conv_setup(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int 
     return 0;
 }
 
+/* The column and output buffers of our own code, for the current shape. */
+static int lowering_buffers(cf_layer *l, cf_error *err)
+{
+    conv_priv *c = l->priv;
+    const cf_conv_geom *g = &c->g;
+    size_t NP = (size_t)g->N * g->Ho * g->Wo, K = (size_t)g->C * g->kh * g->kw;
+    if (!c->direct && NP > 0) {
+        if (!cf_mem_host(c->col, K * NP)) return cf_layer_error(l, NULL, err, "out of memory for the column buffer");
+        if (g->N > 1 && !cf_mem_host(c->y, (size_t)c->M * NP))
+            return cf_layer_error(l, NULL, err, "out of memory for the output buffer");
+    }
+    return 0;
+}
+
 static int conv_reshape(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt, cf_error *err)
 {
     conv_priv *c = l->priv;
@@ -146,12 +166,9 @@ static int conv_reshape(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, in
 
     c->direct = g->N == 1 && g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
     c->col_of = NULL;
-    if (!c->direct && NP > 0) {
-        if (!cf_mem_host(c->col, K * NP)) return cf_layer_error(l, NULL, err, "out of memory for the column buffer");
-        if (g->N > 1 && !cf_mem_host(c->y, (size_t)c->M * NP))
-            return cf_layer_error(l, NULL, err, "out of memory for the output buffer");
-    }
-    return 0;
+    if (cf_dnnl_on(l->be))
+        c->dn = cf_dnnl_conv_plan(c->dn, l->be, g, c->M, c->G, c->bias_term, l->phase == CF_TRAIN);
+    return c->dn ? 0 : lowering_buffers(l, err);
 }
 
 /* ---- forward ---- */
@@ -202,6 +219,14 @@ static int conv_forward(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, in
     for (int i = 0; i < nb; i++) {
         const float *x = cf_blob_data(bottom[i]);
         float *t = cf_blob_mdata(top[i]);
+        if (c->dn) {
+            if (cf_dnnl_conv_forward(c->dn, x, cf_blob_data(l->param[0]), bias, t) == 0) continue;
+            /* oneDNN failed: our own code from here on (a later reshape
+             * tries oneDNN again) */
+            cf_dnnl_conv_free(c->dn);
+            c->dn = NULL;
+            if (lowering_buffers(l, err)) return -1;
+        }
         const float *col = x;
         if (!c->direct) {
             float *cb = c->col->host;
@@ -264,8 +289,22 @@ static void conv_backward(cf_layer *l, cf_blob **top, int nt, const bool *prop, 
     float *wdiff = dw ? cf_blob_mdiff(l->param[0]) : NULL;
     float *bdiff = db ? cf_blob_mdiff(l->param[1]) : NULL;
 
+    int i = nb - 1;
+    for (; c->dn && i >= 0; i--) {
+        if (!dw && !db && !prop[i]) continue;
+        if (cf_dnnl_conv_backward(c->dn, cf_blob_data(bottom[i]), w, cf_blob_diff(top[i]),
+                                  prop[i] ? cf_blob_mdiff(bottom[i]) : NULL, wdiff, bdiff))
+            break; /* oneDNN failed: our own code takes bottoms i..0 */
+    }
+    if (i >= 0 && c->dn) {
+        cf_error err;
+        cf_dnnl_conv_free(c->dn);
+        c->dn = NULL;
+        if (lowering_buffers(l, &err)) abort(); /* out of memory in backward: nothing to return it through */
+    }
+
     /* Last bottom first: forward left its columns in the buffer. */
-    for (int i = nb - 1; i >= 0; i--) {
+    for (; i >= 0; i--) {
         if (!dw && !db && !prop[i]) continue;
         const float *tdiff = cf_blob_diff(top[i]);
         /* dY in [M][N·P]: the top diff itself for one image. */
@@ -311,6 +350,7 @@ static void conv_destroy(cf_layer *l)
     if (!c) return;
     cf_mem_unref(c->col);
     cf_mem_unref(c->y);
+    cf_dnnl_conv_free(c->dn);
     free(c);
 }
 

@@ -9,10 +9,13 @@
  * and the top's shape is the bottom's axes before `axis`, then N.
  * Gradients (params accumulate, the bottom is overwritten):
  *     dW += dYᵀ · X  (or Xᵀ · dY)     db += dYᵀ · 1     dX = dY · W  (or dY · Wᵀ)
- * The bias goes through BLAS with a vector of M ones, as Caffe does. */
+ * The bias goes through BLAS with a vector of M ones, as Caffe does.
+ * With oneDNN (dnnl_layers.h) both passes run as its inner-product
+ * primitives instead. */
 #include <limits.h>
 #include <stdlib.h>
 
+#include "dnnl/dnnl_layers.h"
 #include "layer.h"
 
 typedef struct {
@@ -20,6 +23,7 @@ typedef struct {
     bool bias_term, transpose;
     int M;                  /* rows of the current bottom */
     cf_mem *ones;           /* M ones */
+    cf_dnnl_ip *dn;         /* oneDNN plan for the current M, or NULL */
 } ip_priv;
 
 static int ip_setup(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt, cf_error *err)
@@ -88,6 +92,8 @@ static int ip_reshape(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int 
         for (size_t i = 0; i < M; i++) ones[i] = 1.0f;
     }
     c->M = (int)M;
+    if (cf_dnnl_on(l->be))
+        c->dn = cf_dnnl_ip_plan(c->dn, l->be, c->M, c->N, c->K, c->transpose, c->bias_term, l->phase == CF_TRAIN);
     return 0;
 }
 
@@ -97,6 +103,7 @@ static int ip_forward(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int 
     if (c->M == 0) return 0;
     const float *x = cf_blob_data(bottom[0]), *w = cf_blob_data(l->param[0]);
     float *y = cf_blob_mdata(top[0]);
+    if (c->dn && cf_dnnl_ip_forward(c->dn, x, w, c->bias_term ? cf_blob_data(l->param[1]) : NULL, y) == 0) return 0;
     cf_gemm(l->be, false, !c->transpose, c->M, c->N, c->K, 1.0f, x, w, 0.0f, y);
     if (c->bias_term)
         cf_gemm(l->be, false, false, c->M, c->N, 1, 1.0f, c->ones->host, cf_blob_data(l->param[1]), 1.0f, y);
@@ -108,6 +115,11 @@ static void ip_backward(cf_layer *l, cf_blob **top, int nt, const bool *prop, cf
     ip_priv *c = l->priv;
     if (c->M == 0) return;
     const float *dy = cf_blob_diff(top[0]);
+    if (c->dn && cf_dnnl_ip_backward(c->dn, cf_blob_data(bottom[0]), cf_blob_data(l->param[0]), dy,
+                                     prop[0] ? cf_blob_mdiff(bottom[0]) : NULL,
+                                     l->param_grad[0] ? cf_blob_mdiff(l->param[0]) : NULL,
+                                     c->bias_term && l->param_grad[1] ? cf_blob_mdiff(l->param[1]) : NULL) == 0)
+        return;
     if (l->param_grad[0]) {
         const float *x = cf_blob_data(bottom[0]);
         float *dw = cf_blob_mdiff(l->param[0]);
@@ -128,6 +140,7 @@ static void ip_destroy(cf_layer *l)
     ip_priv *c = l->priv;
     if (!c) return;
     cf_mem_unref(c->ones);
+    cf_dnnl_ip_free(c->dn);
     free(c);
 }
 

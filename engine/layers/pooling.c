@@ -22,13 +22,16 @@
  * STOCHASTIC pooling is not supported.
  *
  * Planes are independent, so forward and backward split them over the
- * thread pool. */
+ * thread pool.  With oneDNN (dnnl_layers.h) both passes run as its pooling
+ * primitive whenever it computes exactly the above (dnnl_pool.c says
+ * when); the argmax mask top keeps this code. */
 #include <limits.h>
 #include <math.h>
 #include <float.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dnnl/dnnl_layers.h"
 #include "layer.h"
 
 enum { POOL_MAX, POOL_AVE, POOL_STOCHASTIC };
@@ -45,6 +48,10 @@ typedef struct {
     size_t argmax_cap;
     int *xlo, *xhi;         /* per kernel column j: outputs whose column is inside the image */
     int xcap;
+    float *wdiv;            /* AVE: per output column, the divisor's factor along w */
+    int wcap;
+    cf_dnnl_pool *dn;       /* oneDNN plan for the current shape, or NULL */
+    bool dn_forward;        /* the last forward ran in oneDNN (no argmax here) */
 } pool_priv;
 
 /* A single-valued spatial field: `key` for both axes or key_h/key_w. */
@@ -131,6 +138,15 @@ static int pooled_size(int in, int k, int pad, int stride, bool floor_mode)
     return o > INT_MAX ? INT_MAX : (int)o;
 }
 
+/* AVE's divisor along one axis for output o: the extent of its window
+ * clipped to the padded input [−p, in + p) (<= 0 for a window past it,
+ * which covers no cell and gives 0). */
+static int ave_extent(int o, int s, int p, int k, int in)
+{
+    int st = o * s - p, en = st + k < in + p ? st + k : in + p;
+    return en - st;
+}
+
 static int pool_reshape(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt, cf_error *err)
 {
     pool_priv *c = l->priv;
@@ -168,31 +184,28 @@ static int pool_reshape(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, in
         if (c->xhi[j] > c->Wo) c->xhi[j] = c->Wo;
         if (c->xlo[j] > c->xhi[j]) c->xlo[j] = c->xhi[j];
     }
+    if (c->Wo > c->wcap) {
+        float *w = realloc(c->wdiv, (size_t)c->Wo * sizeof *w);
+        if (!w) return cf_layer_error(l, NULL, err, "out of memory");
+        c->wdiv = w;
+        c->wcap = c->Wo;
+    }
+    for (int xo = 0; xo < c->Wo; xo++) {
+        int e = ave_extent(xo, c->sw, c->pw, c->kw, c->W);
+        c->wdiv[xo] = (float)(e > 0 ? e : 1);
+    }
     if (c->pool == POOL_MAX && top[0]->count > c->argmax_cap) {
         int *a = realloc(c->argmax, top[0]->count * sizeof *a);
         if (!a) return cf_layer_error(l, NULL, err, "out of memory for the argmax buffer");
         c->argmax = a;
         c->argmax_cap = top[0]->count;
     }
+    if (cf_dnnl_on(l->be)) {
+        cf_dnnl_pool_geom g = {c->N, c->C, c->H, c->W, c->Ho, c->Wo, c->kh, c->kw, c->ph, c->pw, c->sh, c->sw,
+                               c->pool == POOL_MAX};
+        c->dn = nt == 1 ? cf_dnnl_pool_plan(c->dn, l->be, &g, l->phase == CF_TRAIN) : NULL;
+    }
     return 0;
-}
-
-/* ---- window geometry shared by forward and backward ---- */
-
-typedef struct { int h0, h1, w0, w1; float size; } window;
-
-/* Output cell (y, x): the window clipped to the image, and AVE's divisor
- * from the window clipped to the padded image. */
-static window window_at(const pool_priv *c, int y, int x)
-{
-    window r;
-    int hs = y * c->sh - c->ph, ws = x * c->sw - c->pw;
-    int he = hs + c->kh < c->H + c->ph ? hs + c->kh : c->H + c->ph;
-    int we = ws + c->kw < c->W + c->pw ? ws + c->kw : c->W + c->pw;
-    r.size = (float)((he - hs) * (we - ws));
-    r.h0 = hs > 0 ? hs : 0, r.w0 = ws > 0 ? ws : 0;
-    r.h1 = he < c->H ? he : c->H, r.w1 = we < c->W ? we : c->W;
-    return r;
 }
 
 typedef struct {
@@ -207,50 +220,156 @@ static size_t plane_grain(const pool_priv *c)
     return work >= 16384 ? 1 : 16384 / (work ? work : 1);
 }
 
-/* ---- forward ---- */
+/* Output row y's window rows, clipped to the image: [*h0, *h1). */
+static void window_rows(const pool_priv *c, int y, int *h0, int *h1)
+{
+    int hs = y * c->sh - c->ph;
+    *h0 = hs > 0 ? hs : 0;
+    *h1 = hs + c->kh < c->H ? hs + c->kh : c->H;
+}
 
-/* Forward sweeps one output row at a time: for each bottom row h under
+/* ---- forward ----
+ *
+ * Forward sweeps one output row at a time: for each bottom row h under
  * the row's windows and each kernel column j, every output x of the row
- * reads bottom column x·sw − pw + j, a strided run that the compiler can
- * vectorise.  Cells are visited h first, then j: row-major within each
- * window, so MAX keeps the first of equal values, as the definition says.
- * The geometry is copied to locals so the compiler can keep it in
- * registers (the output stores could otherwise alias it). */
+ * reads bottom column x·sw − pw + j (x in [xlo[j], xhi[j]), the outputs
+ * for which that column is inside the image), a strided run.  The runs
+ * are written without branches (a select, and the argmax merged with a
+ * mask) and with the stride a constant for the common strides 1 and 2,
+ * so that the compiler vectorises them.  Rows are short (16 outputs in
+ * CIFAR's first pooling), so the edges would cost more than the runs: a
+ * bottom row that fits ROW_BUF is first copied between pad values (−∞
+ * for MAX, which never wins; 0 for AVE, which adds nothing), after which
+ * every window is whole and one pass over the row with the kw columns
+ * unrolled does it all.  Cells are visited h first, then j: row-major
+ * within each window, so MAX keeps the first of equal values (strictly
+ * greater wins), as the definition says; AVE adds in the same order.
+ * The geometry is copied to locals so that the compiler can keep it in
+ * registers. */
 
-/* Written with selects rather than a branch so that it vectorises. */
-static void max_run(float *restrict t, int *restrict am, const float *restrict xr, int lo, int hi, int sw, int idx0)
+#define ROW_BUF 2048
+
+static inline __attribute__((always_inline)) void max_run(float *restrict t, int *restrict am,
+                                                          const float *restrict xr, int lo, int hi, int sw, int idx0)
 {
     for (int xo = lo; xo < hi; xo++) {
-        float v = xr[xo * sw];
-        bool gt = v > t[xo];
-        t[xo] = gt ? v : t[xo];
-        am[xo] = gt ? idx0 + xo * sw : am[xo];
+        float v = xr[xo * sw], o = t[xo];
+        int m = -(v > o); /* all ones where v wins */
+        t[xo] = v > o ? v : o;
+        am[xo] = (am[xo] & ~m) | ((idx0 + xo * sw) & m);
     }
+}
+
+/* Outputs [lo, hi) whose whole window row lies inside the image: all kw
+ * columns in one pass (kw and sw constants where it is called, so the
+ * j loop unrolls and the xo loop vectorises). */
+static inline __attribute__((always_inline)) void max_inner(float *restrict t, int *restrict am,
+                                                            const float *restrict xr, int lo, int hi, int kw, int sw,
+                                                            int idx0)
+{
+    for (int xo = lo; xo < hi; xo++) {
+        float best = t[xo];
+        int bi = am[xo];
+        for (int j = 0; j < kw; j++) {
+            float v = xr[xo * sw + j];
+            int m = -(v > best);
+            best = v > best ? v : best;
+            bi = (bi & ~m) | ((idx0 + xo * sw + j) & m);
+        }
+        t[xo] = best, am[xo] = bi;
+    }
+}
+
+/* The padded copy of bottom row xr: buf[i] is column i − pw, pad values
+ * outside the image; len = (Wo − 1)·sw + kw. */
+static void pad_row(float *restrict buf, const float *restrict xr, int W, int pw, int len, float pad)
+{
+    int lo = pw < len ? pw : len, hi = pw + W < len ? pw + W : len;
+    for (int i = 0; i < lo; i++) buf[i] = pad;
+    if (hi > lo) memcpy(buf + lo, xr, (size_t)(hi - lo) * sizeof(float));
+    for (int i = hi > lo ? hi : lo; i < len; i++) buf[i] = pad;
+}
+
+static int padded_len(const pool_priv *c) { return (c->Wo - 1) * c->sw + c->kw; }
+
+/* One bottom row h (xr = the row, idx0 = h·W) into one output row. */
+static void max_row(const pool_priv *c, float *t, int *am, const float *xr, int idx0)
+{
+    int kw = c->kw, sw = c->sw, Wo = c->Wo, len = padded_len(c);
+    if (len <= ROW_BUF) {
+        float buf[ROW_BUF];
+        pad_row(buf, xr, c->W, c->pw, len, -INFINITY);
+        idx0 -= c->pw;
+        if (kw == 2 && sw == 2) max_inner(t, am, buf, 0, Wo, 2, 2, idx0);
+        else if (kw == 3 && sw == 2) max_inner(t, am, buf, 0, Wo, 3, 2, idx0);
+        else if (kw == 3 && sw == 1) max_inner(t, am, buf, 0, Wo, 3, 1, idx0);
+        else if (kw == 2 && sw == 1) max_inner(t, am, buf, 0, Wo, 2, 1, idx0);
+        else max_inner(t, am, buf, 0, Wo, kw, sw, idx0);
+        return;
+    }
+    /* a long row: strided runs over the outputs each column reaches */
+    xr -= c->pw, idx0 -= c->pw;
+    for (int j = 0; j < kw; j++)
+        if (sw == 2) max_run(t, am, xr + j, c->xlo[j], c->xhi[j], 2, idx0 + j);
+        else max_run(t, am, xr + j, c->xlo[j], c->xhi[j], sw, idx0 + j);
 }
 
 static void max_planes(void *arg, size_t pb, size_t pe)
 {
     const plane_ctx *k = arg;
     const pool_priv c = *k->c;
-    const int W = c.W, sw = c.sw;
-    size_t in = (size_t)c.H * W, out = (size_t)c.Ho * c.Wo;
+    const int W = c.W, Wo = c.Wo;
+    size_t in = (size_t)c.H * W, out = (size_t)c.Ho * Wo;
     for (size_t q = pb; q < pe; q++) {
         const float *x = k->src + q * in;
         for (int y = 0; y < c.Ho; y++) {
-            float *t = k->dst + q * out + (size_t)y * c.Wo;
-            int *am = c.argmax + q * out + (size_t)y * c.Wo;
-            for (int xo = 0; xo < c.Wo; xo++) t[xo] = -FLT_MAX, am[xo] = -1;
-            int hs = y * c.sh - c.ph, h0 = hs > 0 ? hs : 0, h1 = hs + c.kh < c.H ? hs + c.kh : c.H;
-            for (int h = h0; h < h1; h++)
-                for (int j = 0; j < c.kw; j++) {
-                    int off = j - c.pw;
-                    max_run(t, am, x + (size_t)h * W + off, c.xlo[j], c.xhi[j], sw, h * W + off);
-                }
-            for (int xo = 0; xo < c.Wo; xo++) {
+            float *t = k->dst + q * out + (size_t)y * Wo;
+            int *am = c.argmax + q * out + (size_t)y * Wo;
+            for (int xo = 0; xo < Wo; xo++) t[xo] = -FLT_MAX, am[xo] = -1;
+            int h0, h1;
+            window_rows(&c, y, &h0, &h1);
+            for (int h = h0; h < h1; h++) max_row(&c, t, am, x + (size_t)h * W, h * W);
+            for (int xo = 0; xo < Wo; xo++)
                 if (am[xo] < 0) t[xo] = 0.0f; /* empty window */
-                if (k->mask) k->mask[q * out + (size_t)y * c.Wo + xo] = (float)am[xo];
-            }
+            if (k->mask)
+                for (int xo = 0; xo < Wo; xo++) k->mask[q * out + (size_t)y * Wo + xo] = (float)am[xo];
         }
+    }
+}
+
+static inline __attribute__((always_inline)) void sum_run(float *restrict t, const float *restrict xr, int lo,
+                                                          int hi, int sw)
+{
+    for (int xo = lo; xo < hi; xo++) t[xo] += xr[xo * sw];
+}
+
+static inline __attribute__((always_inline)) void sum_inner(float *restrict t, const float *restrict buf, int Wo,
+                                                            int kw, int sw)
+{
+    for (int xo = 0; xo < Wo; xo++) {
+        float a = t[xo];
+        for (int j = 0; j < kw; j++) a += buf[xo * sw + j];
+        t[xo] = a;
+    }
+}
+
+/* One bottom row into the sums of one output row. */
+static void sum_row(const pool_priv *c, float *t, const float *xr)
+{
+    int kw = c->kw, sw = c->sw, Wo = c->Wo, len = padded_len(c);
+    if (len <= ROW_BUF) {
+        float buf[ROW_BUF];
+        pad_row(buf, xr, c->W, c->pw, len, 0.0f);
+        if (kw == 2 && sw == 2) sum_inner(t, buf, Wo, 2, 2);
+        else if (kw == 3 && sw == 2) sum_inner(t, buf, Wo, 3, 2);
+        else if (kw == 3 && sw == 1) sum_inner(t, buf, Wo, 3, 1);
+        else sum_inner(t, buf, Wo, kw, sw);
+        return;
+    }
+    for (int j = 0; j < kw; j++) {
+        const float *r = xr + j - c->pw;
+        if (sw == 2) sum_run(t, r, c->xlo[j], c->xhi[j], 2);
+        else sum_run(t, r, c->xlo[j], c->xhi[j], sw);
     }
 }
 
@@ -258,23 +377,19 @@ static void ave_planes(void *arg, size_t pb, size_t pe)
 {
     const plane_ctx *k = arg;
     const pool_priv c = *k->c;
-    const int W = c.W, sw = c.sw;
-    size_t in = (size_t)c.H * W, out = (size_t)c.Ho * c.Wo;
+    const int W = c.W, Wo = c.Wo;
+    size_t in = (size_t)c.H * W, out = (size_t)c.Ho * Wo;
     for (size_t q = pb; q < pe; q++) {
         const float *x = k->src + q * in;
         for (int y = 0; y < c.Ho; y++) {
-            float *t = k->dst + q * out + (size_t)y * c.Wo;
-            for (int xo = 0; xo < c.Wo; xo++) t[xo] = 0.0f;
-            int hs = y * c.sh - c.ph, h0 = hs > 0 ? hs : 0, h1 = hs + c.kh < c.H ? hs + c.kh : c.H;
-            for (int h = h0; h < h1; h++)
-                for (int j = 0; j < c.kw; j++) {
-                    const float *xr = x + (size_t)h * W + j - c.pw;
-                    for (int xo = c.xlo[j]; xo < c.xhi[j]; xo++) t[xo] += xr[xo * sw];
-                }
-            for (int xo = 0; xo < c.Wo; xo++) {
-                window w = window_at(&c, y, xo);
-                t[xo] = w.size > 0 ? t[xo] / w.size : 0.0f;
-            }
+            float *t = k->dst + q * out + (size_t)y * Wo;
+            for (int xo = 0; xo < Wo; xo++) t[xo] = 0.0f;
+            int h0, h1;
+            window_rows(&c, y, &h0, &h1);
+            for (int h = h0; h < h1; h++) sum_row(&c, t, x + (size_t)h * W);
+            int eh = ave_extent(y, c.sh, c.ph, c.kh, c.H);
+            float hdiv = (float)(eh > 0 ? eh : 1);
+            for (int xo = 0; xo < Wo; xo++) t[xo] /= hdiv * c.wdiv[xo];
         }
     }
 }
@@ -283,35 +398,78 @@ static int pool_forward(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, in
 {
     pool_priv *c = l->priv;
     plane_ctx k = {c, cf_blob_data(bottom[0]), cf_blob_mdata(top[0]), nt > 1 ? cf_blob_mdata(top[1]) : NULL};
+    c->dn_forward = c->dn && cf_dnnl_pool_forward(c->dn, k.src, k.dst) == 0;
+    if (c->dn_forward) return 0;
     cf_parallel_for(l->be, (size_t)c->N * c->C, plane_grain(c), c->pool == POOL_MAX ? max_planes : ave_planes, &k);
     return 0;
 }
 
 /* ---- backward ---- */
 
+/* MAX: each top diff goes to the cell its maximum came from.  AVE: each
+ * top diff g, divided as in forward, goes to every image cell of its
+ * window.  For a bottom row under a row of windows, the padded row
+ * (ROW_BUF, as forward) receives at column i the sum of g over the windows
+ * covering i, written in one pass for the usual kernels (kernel 2 or 3 at
+ * stride 2: each pair of columns written together, so that it
+ * vectorises), then is added into the bottom row inside the image. */
+static void spread_padded(float *restrict buf, const float *restrict g, int Wo, int kw, int sw, int len)
+{
+    if (Wo < 1) return; /* never: reshape refuses an empty top */
+    if (sw == 2 && kw == 2) {
+        for (int xo = 0; xo < Wo; xo++) buf[2 * xo] = g[xo], buf[2 * xo + 1] = g[xo];
+    } else if (sw == 2 && kw == 3) {
+        buf[0] = g[0], buf[1] = g[0];
+        for (int xo = 1; xo < Wo; xo++) buf[2 * xo] = g[xo - 1] + g[xo], buf[2 * xo + 1] = g[xo];
+        buf[2 * Wo] = g[Wo - 1];
+    } else {
+        memset(buf, 0, (size_t)len * sizeof(float));
+        for (int j = 0; j < kw; j++)
+            for (int xo = 0; xo < Wo; xo++) buf[xo * sw + j] += g[xo];
+    }
+}
+
+static void ave_backward_row(const pool_priv *c, float *dx, const float *dtr, int y)
+{
+    int h0, h1, eh = ave_extent(y, c->sh, c->ph, c->kh, c->H), W = c->W, Wo = c->Wo, sw = c->sw, kw = c->kw;
+    float hdiv = (float)(eh > 0 ? eh : 1);
+    window_rows(c, y, &h0, &h1);
+    int len = padded_len(c);
+    if (len <= ROW_BUF) {
+        float g[ROW_BUF], buf[ROW_BUF];
+        for (int xo = 0; xo < Wo; xo++) g[xo] = dtr[xo] / (hdiv * c->wdiv[xo]);
+        spread_padded(buf, g, Wo, kw, sw, len);
+        int lo = c->pw, hi = c->pw + W < len ? c->pw + W : len; /* buffer columns inside the image */
+        for (int h = h0; h < h1; h++) {
+            float *dr = dx + (size_t)h * W - c->pw;
+            for (int i = lo; i < hi; i++) dr[i] += buf[i];
+        }
+        return;
+    }
+    for (int h = h0; h < h1; h++)
+        for (int j = 0; j < kw; j++) {
+            float *dr = dx + (size_t)h * W + j - c->pw;
+            for (int xo = c->xlo[j]; xo < c->xhi[j]; xo++) dr[xo * sw] += dtr[xo] / (hdiv * c->wdiv[xo]);
+        }
+}
+
 static void backward_planes(void *arg, size_t pb, size_t pe)
 {
     plane_ctx *k = arg;
-    const pool_priv *c = k->c;
-    size_t in = (size_t)c->H * c->W, out = (size_t)c->Ho * c->Wo;
+    const pool_priv c = *k->c;
+    const int W = c.W, Wo = c.Wo;
+    size_t in = (size_t)c.H * W, out = (size_t)c.Ho * Wo;
     for (size_t q = pb; q < pe; q++) {
         const float *dt = k->src + q * out;
         float *dx = k->dst + q * in;
         memset(dx, 0, in * sizeof(float));
-        if (c->pool == POOL_MAX) {
-            const int *am = c->argmax + q * out;
+        if (c.pool == POOL_MAX) {
+            const int *am = c.argmax + q * out;
             for (size_t o = 0; o < out; o++)
                 if (am[o] >= 0) dx[am[o]] += dt[o];
             continue;
         }
-        for (int y = 0; y < c->Ho; y++)
-            for (int xo = 0; xo < c->Wo; xo++) {
-                window w = window_at(c, y, xo);
-                if (w.size <= 0) continue;
-                float g = dt[(size_t)y * c->Wo + xo] / w.size;
-                for (int h = w.h0; h < w.h1; h++)
-                    for (int v = w.w0; v < w.w1; v++) dx[h * c->W + v] += g;
-            }
+        for (int y = 0; y < c.Ho; y++) ave_backward_row(&c, dx, dt + (size_t)y * Wo, y);
     }
 }
 
@@ -320,6 +478,19 @@ static void pool_backward(cf_layer *l, cf_blob **top, int nt, const bool *prop, 
     if (!prop[0]) return;
     pool_priv *c = l->priv;
     plane_ctx k = {c, cf_blob_diff(top[0]), cf_blob_mdiff(bottom[0]), NULL};
+    if (c->dn_forward) {
+        if (cf_dnnl_pool_backward(c->dn, k.src, k.dst) == 0) return;
+        /* oneDNN failed: our backward needs the argmax that only our
+         * forward records, so run it again into a scratch top */
+        if (c->pool == POOL_MAX) {
+            float *scratch = malloc(top[0]->count * sizeof *scratch);
+            if (!scratch) abort();
+            plane_ctx f = {c, cf_blob_data(bottom[0]), scratch, NULL};
+            cf_parallel_for(l->be, (size_t)c->N * c->C, plane_grain(c), max_planes, &f);
+            free(scratch);
+        }
+        c->dn_forward = false;
+    }
     cf_parallel_for(l->be, (size_t)c->N * c->C, plane_grain(c), backward_planes, &k);
 }
 
@@ -330,6 +501,8 @@ static void pool_destroy(cf_layer *l)
     free(c->argmax);
     free(c->xlo);
     free(c->xhi);
+    free(c->wdiv);
+    cf_dnnl_pool_free(c->dn);
     free(c);
 }
 

@@ -3,9 +3,11 @@
  *     ∂E/∂x = ∂E/∂y · (1 if x > 0, else s)
  * In place is fine: for s >= 0 the sign of y is the sign of x, so backward
  * may read the top where the bottom was (Caffe does the same).
- * relu_param.engine is accepted for Caffe prototxts and has no effect. */
+ * relu_param.engine is accepted for Caffe prototxts and has no effect.
+ * With oneDNN (dnnl_layers.h) both passes run as its eltwise primitive. */
 #include <stdlib.h>
 
+#include "dnnl/dnnl_layers.h"
 #include "layer.h"
 
 #define EW_GRAIN 32768
@@ -18,6 +20,11 @@ typedef struct {
     float *y, *dx;
 } relu_ctx;
 
+typedef struct {
+    float slope;        /* first, as the passes read it */
+    cf_dnnl_relu *dn;   /* oneDNN plan for the current count, or NULL */
+} relu_priv;
+
 static int relu_setup(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt, cf_error *err)
 {
     cf_node *p;
@@ -26,16 +33,19 @@ static int relu_setup(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int 
     if (cf_layer_param_map(l, "relu_param", &p, err) || cf_get_float(p, "negative_slope", 0, &slope, err) ||
         cf_get_enum(p, "engine", engines, 0, &engine, err))
         return -1;
-    float *s = malloc(sizeof *s);
-    if (!s) abort();
-    *s = (float)slope;
-    l->priv = s;
+    relu_priv *r = calloc(1, sizeof *r);
+    if (!r) abort();
+    r->slope = (float)slope;
+    l->priv = r;
     return 0;
 }
 
 static int relu_reshape(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt, cf_error *err)
 {
-    return top[0] == bottom[0] ? 0 : cf_blob_reshape_like(top[0], bottom[0], err);
+    relu_priv *r = l->priv;
+    if (top[0] != bottom[0] && cf_blob_reshape_like(top[0], bottom[0], err)) return -1;
+    if (cf_dnnl_on(l->be)) r->dn = cf_dnnl_relu_plan(r->dn, l->be, bottom[0]->count, r->slope);
+    return 0;
 }
 
 static void relu_fwd_range(void *c, size_t b, size_t e)
@@ -57,8 +67,10 @@ static void relu_bwd_range(void *c, size_t b, size_t e)
 
 static int relu_forward(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt, cf_error *err)
 {
-    relu_ctx k = {.slope = *(float *)l->priv, .x = cf_blob_data(bottom[0])};
+    relu_priv *r = l->priv;
+    relu_ctx k = {.slope = r->slope, .x = cf_blob_data(bottom[0])};
     k.y = cf_blob_mdata(top[0]);
+    if (r->dn && cf_dnnl_relu_forward(r->dn, k.x, k.y) == 0) return 0;
     cf_parallel_for(l->be, bottom[0]->count, EW_GRAIN, relu_fwd_range, &k);
     return 0;
 }
@@ -66,9 +78,19 @@ static int relu_forward(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, in
 static void relu_backward(cf_layer *l, cf_blob **top, int nt, const bool *prop, cf_blob **bottom, int nb)
 {
     if (!prop[0]) return;
-    relu_ctx k = {.slope = *(float *)l->priv, .x = cf_blob_data(bottom[0]), .dy = cf_blob_diff(top[0])};
+    relu_priv *r = l->priv;
+    relu_ctx k = {.slope = r->slope, .x = cf_blob_data(bottom[0]), .dy = cf_blob_diff(top[0])};
     k.dx = cf_blob_mdiff(bottom[0]);
+    if (r->dn && cf_dnnl_relu_backward(r->dn, k.x, k.dy, k.dx) == 0) return;
     cf_parallel_for(l->be, bottom[0]->count, EW_GRAIN, relu_bwd_range, &k);
+}
+
+static void relu_destroy(cf_layer *l)
+{
+    relu_priv *r = l->priv;
+    if (!r) return;
+    cf_dnnl_relu_free(r->dn);
+    free(r);
 }
 
 const cf_layer_ops cf_layer_ReLU = {
@@ -80,4 +102,5 @@ const cf_layer_ops cf_layer_ReLU = {
     .reshape = relu_reshape,
     .forward = relu_forward,
     .backward = relu_backward,
+    .destroy = relu_destroy,
 };

@@ -8,10 +8,12 @@
  * Backward, from dy and y alone (so the layer can run in place):
  *     dx_c = y_c · (dy_c − Σ_k dy_k · y_k)
  * SoftmaxWithLoss runs this layer inside itself (see softmax_loss.c).
+ * With oneDNN (dnnl_layers.h) both passes run as its softmax primitive.
  */
 #include <math.h>
 #include <stdlib.h>
 
+#include "dnnl/dnnl_layers.h"
 #include "layer.h"
 
 static const char *const engines[] = {"DEFAULT", "CAFFE", "CUDNN", NULL};
@@ -20,6 +22,7 @@ typedef struct {
     long axis_conf;     /* as written, possibly negative */
     size_t outer, C, inner;
     cf_mem *scratch;    /* outer × inner: one max / sum per position */
+    cf_dnnl_softmax *dn; /* oneDNN plan for the current shape, or NULL */
 } softmax_priv;
 
 static int softmax_setup(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt, cf_error *err)
@@ -49,6 +52,7 @@ static int softmax_reshape(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top,
     s->inner = cf_blob_count_range(bottom[0], axis + 1, bottom[0]->naxes);
     if (top[0] != bottom[0] && cf_blob_reshape_like(top[0], bottom[0], err)) return -1;
     if (!cf_mem_host(s->scratch, s->outer * s->inner + 1)) return cf_layer_error(l, NULL, err, "out of memory");
+    if (cf_dnnl_on(l->be)) s->dn = cf_dnnl_softmax_plan(s->dn, l->be, s->outer, s->C, s->inner);
     return 0;
 }
 
@@ -112,6 +116,7 @@ static int softmax_forward(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top,
     softmax_priv *s = l->priv;
     softmax_job j = {.s = s, .x = cf_blob_data(bottom[0])};
     j.y = cf_blob_mdata(top[0]);
+    if (s->dn && cf_dnnl_softmax_forward(s->dn, j.x, j.y) == 0) return 0;
     cf_parallel_for(l->be, s->outer, grain(s), forward_rows, &j);
     return 0;
 }
@@ -122,6 +127,7 @@ static void softmax_backward(cf_layer *l, cf_blob **top, int nt, const bool *pro
     if (!prop[0]) return;
     softmax_job j = {.s = s, .ty = cf_blob_data(top[0]), .dy = cf_blob_diff(top[0])};
     j.dx = cf_blob_mdiff(bottom[0]);
+    if (s->dn && cf_dnnl_softmax_backward(s->dn, j.ty, j.dy, j.dx) == 0) return;
     cf_parallel_for(l->be, s->outer, grain(s), backward_rows, &j);
 }
 
@@ -130,6 +136,7 @@ static void softmax_destroy(cf_layer *l)
     softmax_priv *s = l->priv;
     if (!s) return;
     cf_mem_unref(s->scratch);
+    cf_dnnl_softmax_free(s->dn);
     free(s);
 }
 

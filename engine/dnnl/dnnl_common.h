@@ -1,0 +1,71 @@
+/* dnnl_common.h — pieces shared by the oneDNN primitive files (not for
+ * layers: they use dnnl_layers.h).
+ *
+ * cf_dnnl is the per-backend state: one CPU engine and one stream, and
+ * the thread count the primitives should use (the backend's).  dn_tensor
+ * moves one operand between the caller's plain buffer (Caffe's layout)
+ * and the layout a primitive asked for: when the two layouts agree the
+ * caller's buffer is used in place, otherwise a reorder primitive copies
+ * through a buffer of the primitive's layout, made once with the plan.
+ */
+#ifndef CF_DNNL_COMMON_H
+#define CF_DNNL_COMMON_H
+
+#include <dnnl.h>
+#include <stdbool.h>
+
+#include "backend.h"
+#include "dnnl_layers.h"
+
+typedef struct cf_dnnl {
+    dnnl_engine_t engine;
+    dnnl_stream_t stream;
+    cf_backend *be;
+    long executions;
+    bool pool;          /* CAFETUI_DNNL_POOL=1: pooling through oneDNN too */
+} cf_dnnl;
+
+static inline cf_dnnl *cf_dnnl_of(const cf_backend *be) { return be ? (cf_dnnl *)be->dnnl : NULL; }
+
+/* Run one primitive on the backend's stream with the backend's thread
+ * count; 0 or -1. */
+int dn_exec(cf_dnnl *d, dnnl_primitive_t prim, int nargs, const dnnl_exec_arg_t *args);
+
+/* Primitive from an op descriptor (hint: the forward pd for backward
+ * ones, else NULL).  0, or -1 when oneDNN has no implementation. */
+int dn_make(cf_dnnl *d, const_dnnl_op_desc_t op, const_dnnl_primitive_desc_t hint, dnnl_primitive_desc_t *pd,
+            dnnl_primitive_t *prim);
+/* The md a pd wants for `what` (dnnl_query_src_md, ...). */
+const dnnl_memory_desc_t *dn_md(const_dnnl_primitive_desc_t pd, dnnl_query_t what);
+
+/* Plain memory descriptors: 4-D NCHW-like (tag abcd), 5-D abcde, 2-D ab
+ * or ba, 1-D a. */
+void dn_md_plain(dnnl_memory_desc_t *md, int ndims, const long *dims, dnnl_format_tag_t tag);
+
+typedef enum { DN_IN, DN_OUT, DN_OUT_ADD } dn_dir;
+
+typedef struct {
+    dnnl_memory_t user;     /* caller's layout; its handle is set per call */
+    dnnl_memory_t prim;     /* primitive's layout (own buffer), or NULL: use `user` */
+    dnnl_primitive_t reorder; /* user→prim (DN_IN) or prim→user (DN_OUT*), or NULL */
+    dn_dir dir;
+} dn_tensor;
+
+/* user_md: the caller's layout; prim_md: the primitive's.  DN_OUT_ADD
+ * always goes through a buffer and adds into the caller's memory. */
+int dn_tensor_init(dn_tensor *t, cf_dnnl *d, const dnnl_memory_desc_t *user_md, const dnnl_memory_desc_t *prim_md,
+                   dn_dir dir);
+void dn_tensor_free(dn_tensor *t);
+/* Input: point at p and reorder it if needed; returns the memory the
+ * primitive reads. */
+dnnl_memory_t dn_in(cf_dnnl *d, dn_tensor *t, const float *p, int *rc);
+/* Output: the memory the primitive writes (p itself when layouts agree). */
+dnnl_memory_t dn_out(dn_tensor *t, float *p);
+/* After the primitive ran: copy (or add) the result back to p. */
+int dn_out_done(cf_dnnl *d, dn_tensor *t);
+/* Did dn_tensor_init make a buffer (the layouts differ)? */
+static inline bool dn_reordered(const dn_tensor *t) { return t->prim != NULL; }
+
+#define DN_ARG(a, m) ((dnnl_exec_arg_t){(a), (m)})
+
+#endif

@@ -1,0 +1,148 @@
+/* dnnl_layers.h — what the layers see of the oneDNN primitive layer.
+ *
+ * When cafetui is built with oneDNN (HAVE_DNNL) and the backend was
+ * created with it switched on (see cf_dnnl_backend_new), Convolution,
+ * Pooling, InnerProduct, ReLU and Softmax run their forward and backward
+ * passes through oneDNN primitives; otherwise they keep their own code,
+ * which stays the reference that tests compare against.
+ *
+ * A layer asks for a "plan" in its reshape: the plan holds the primitives
+ * made for one shape and is kept while the shape stays the same (a plan
+ * call with an unchanged shape costs a comparison); a new shape frees the
+ * plan and makes another.  The plan functions return NULL when oneDNN is
+ * off, when the configuration cannot be expressed exactly in oneDNN
+ * (the layer then falls back to its own code for that shape), or when
+ * oneDNN refuses it.
+ *
+ * Memory crosses the boundary in Caffe's layout (NCHW, row-major) both
+ * ways: every blob reads as NCHW to anyone, whatever layout a primitive
+ * prefers inside.  Param gradients are accumulated (+=), as every layer
+ * does (layer.h).
+ *
+ * Without HAVE_DNNL every function here is an inline stub, so the layers
+ * compile the same either way.
+ */
+#ifndef CF_DNNL_LAYERS_H
+#define CF_DNNL_LAYERS_H
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "backend.h"
+
+typedef struct cf_dnnl_conv cf_dnnl_conv;
+typedef struct cf_dnnl_pool cf_dnnl_pool;
+typedef struct cf_dnnl_ip cf_dnnl_ip;
+typedef struct cf_dnnl_relu cf_dnnl_relu;
+typedef struct cf_dnnl_softmax cf_dnnl_softmax;
+
+/* Pooling as Caffe defines it (pooling.c), with the output size already
+ * computed by Caffe's rule. */
+typedef struct cf_dnnl_pool_geom {
+    int N, C, H, W, Ho, Wo;
+    int kh, kw, ph, pw, sh, sw;
+    bool max;       /* MAX, else AVE */
+} cf_dnnl_pool_geom;
+
+#ifdef HAVE_DNNL
+
+/* Backend side (backend_cpu.c): state for one backend, or NULL when the
+ * environment says CAFETUI_DNNL=0 (read here, once per backend). */
+void *cf_dnnl_backend_new(cf_backend *be);
+void cf_dnnl_backend_free(void *d);
+/* Is oneDNN in use on this backend? */
+static inline bool cf_dnnl_on(const cf_backend *be) { return be && be->dnnl; }
+/* Primitives executed so far on this backend (tests use it to know that
+ * the oneDNN path really ran). */
+long cf_dnnl_executions(const cf_backend *be);
+
+/* Convolution: geometry g (N, C, H, W, kernel, pad, stride, dilation and
+ * Ho, Wo filled), M outputs in G groups.  train: backward will be asked. */
+cf_dnnl_conv *cf_dnnl_conv_plan(cf_dnnl_conv *old, cf_backend *be, const cf_conv_geom *g, int M, int G, bool bias,
+                                bool train);
+void cf_dnnl_conv_free(cf_dnnl_conv *p);
+int cf_dnnl_conv_forward(cf_dnnl_conv *p, const float *x, const float *w, const float *b, float *y);
+/* dx (NULL: skip) = ∂E/∂x; dw, db (NULL: skip) += their gradients. */
+int cf_dnnl_conv_backward(cf_dnnl_conv *p, const float *x, const float *w, const float *dy, float *dx, float *dw,
+                          float *db);
+
+cf_dnnl_pool *cf_dnnl_pool_plan(cf_dnnl_pool *old, cf_backend *be, const cf_dnnl_pool_geom *g, bool train);
+void cf_dnnl_pool_free(cf_dnnl_pool *p);
+int cf_dnnl_pool_forward(cf_dnnl_pool *p, const float *x, float *y);
+int cf_dnnl_pool_backward(cf_dnnl_pool *p, const float *dy, float *dx);
+
+/* Inner product Y[M×N] = X[M×K]·Wᵀ + b (W [N×K]; [K×N] when transpose). */
+cf_dnnl_ip *cf_dnnl_ip_plan(cf_dnnl_ip *old, cf_backend *be, int M, int N, int K, bool transpose, bool bias,
+                            bool train);
+void cf_dnnl_ip_free(cf_dnnl_ip *p);
+int cf_dnnl_ip_forward(cf_dnnl_ip *p, const float *x, const float *w, const float *b, float *y);
+int cf_dnnl_ip_backward(cf_dnnl_ip *p, const float *x, const float *w, const float *dy, float *dx, float *dw,
+                        float *db);
+
+/* ReLU with Caffe's negative slope over n values. */
+cf_dnnl_relu *cf_dnnl_relu_plan(cf_dnnl_relu *old, cf_backend *be, size_t n, float slope);
+void cf_dnnl_relu_free(cf_dnnl_relu *p);
+int cf_dnnl_relu_forward(cf_dnnl_relu *p, const float *x, float *y);
+int cf_dnnl_relu_backward(cf_dnnl_relu *p, const float *x, const float *dy, float *dx);
+
+/* Softmax over the middle axis of an outer × C × inner array. */
+cf_dnnl_softmax *cf_dnnl_softmax_plan(cf_dnnl_softmax *old, cf_backend *be, size_t outer, size_t C, size_t inner);
+void cf_dnnl_softmax_free(cf_dnnl_softmax *p);
+int cf_dnnl_softmax_forward(cf_dnnl_softmax *p, const float *x, float *y);
+int cf_dnnl_softmax_backward(cf_dnnl_softmax *p, const float *y, const float *dy, float *dx);
+
+#else /* no oneDNN: stubs, so that layer code needs no #ifdef */
+
+static inline bool cf_dnnl_on(const cf_backend *be) { (void)be; return false; }
+static inline long cf_dnnl_executions(const cf_backend *be) { (void)be; return 0; }
+
+static inline cf_dnnl_conv *cf_dnnl_conv_plan(cf_dnnl_conv *old, cf_backend *be, const cf_conv_geom *g, int M, int G,
+                                              bool bias, bool train)
+{ (void)old; (void)be; (void)g; (void)M; (void)G; (void)bias; (void)train; return NULL; }
+static inline void cf_dnnl_conv_free(cf_dnnl_conv *p) { (void)p; }
+static inline int cf_dnnl_conv_forward(cf_dnnl_conv *p, const float *x, const float *w, const float *b, float *y)
+{ (void)p; (void)x; (void)w; (void)b; (void)y; return -1; }
+static inline int cf_dnnl_conv_backward(cf_dnnl_conv *p, const float *x, const float *w, const float *dy, float *dx,
+                                        float *dw, float *db)
+{ (void)p; (void)x; (void)w; (void)dy; (void)dx; (void)dw; (void)db; return -1; }
+
+static inline cf_dnnl_pool *cf_dnnl_pool_plan(cf_dnnl_pool *old, cf_backend *be, const cf_dnnl_pool_geom *g,
+                                              bool train)
+{ (void)old; (void)be; (void)g; (void)train; return NULL; }
+static inline void cf_dnnl_pool_free(cf_dnnl_pool *p) { (void)p; }
+static inline int cf_dnnl_pool_forward(cf_dnnl_pool *p, const float *x, float *y) { (void)p; (void)x; (void)y; return -1; }
+static inline int cf_dnnl_pool_backward(cf_dnnl_pool *p, const float *dy, float *dx)
+{ (void)p; (void)dy; (void)dx; return -1; }
+
+static inline cf_dnnl_ip *cf_dnnl_ip_plan(cf_dnnl_ip *old, cf_backend *be, int M, int N, int K, bool transpose,
+                                          bool bias, bool train)
+{ (void)old; (void)be; (void)M; (void)N; (void)K; (void)transpose; (void)bias; (void)train; return NULL; }
+static inline void cf_dnnl_ip_free(cf_dnnl_ip *p) { (void)p; }
+static inline int cf_dnnl_ip_forward(cf_dnnl_ip *p, const float *x, const float *w, const float *b, float *y)
+{ (void)p; (void)x; (void)w; (void)b; (void)y; return -1; }
+static inline int cf_dnnl_ip_backward(cf_dnnl_ip *p, const float *x, const float *w, const float *dy, float *dx,
+                                      float *dw, float *db)
+{ (void)p; (void)x; (void)w; (void)dy; (void)dx; (void)dw; (void)db; return -1; }
+
+static inline cf_dnnl_relu *cf_dnnl_relu_plan(cf_dnnl_relu *old, cf_backend *be, size_t n, float slope)
+{ (void)old; (void)be; (void)n; (void)slope; return NULL; }
+static inline void cf_dnnl_relu_free(cf_dnnl_relu *p) { (void)p; }
+static inline int cf_dnnl_relu_forward(cf_dnnl_relu *p, const float *x, float *y) { (void)p; (void)x; (void)y; return -1; }
+static inline int cf_dnnl_relu_backward(cf_dnnl_relu *p, const float *x, const float *dy, float *dx)
+{ (void)p; (void)x; (void)dy; (void)dx; return -1; }
+
+static inline cf_dnnl_softmax *cf_dnnl_softmax_plan(cf_dnnl_softmax *old, cf_backend *be, size_t outer, size_t C,
+                                                    size_t inner)
+{ (void)old; (void)be; (void)outer; (void)C; (void)inner; return NULL; }
+static inline void cf_dnnl_softmax_free(cf_dnnl_softmax *p) { (void)p; }
+static inline int cf_dnnl_softmax_forward(cf_dnnl_softmax *p, const float *x, float *y)
+{ (void)p; (void)x; (void)y; return -1; }
+static inline int cf_dnnl_softmax_backward(cf_dnnl_softmax *p, const float *y, const float *dy, float *dx)
+{ (void)p; (void)y; (void)dy; (void)dx; return -1; }
+
+#endif
+#endif
