@@ -159,6 +159,9 @@ int cf_headless_run(cf_session *s)
                      s->snapshot_prefix);
     if (sv->gpu_requested)
         cf_session_print(s, "notice: solver_mode GPU: this build has no GPU backend; running on the CPU");
+    if (s->recipe.net_found_beside)
+        cf_session_print(s, "notice: the solver's net path is relative to the solver file, not the working directory as Caffe reads it; using %s",
+                         s->recipe.net_path);
     if (s->recipe.upgraded_v1)
         cf_session_print(s, "notice: %s uses Caffe's V1 layer syntax; upgraded in memory", s->recipe.net_path);
     if (sv->iter > 0) cf_session_print(s, "Resuming at iteration %d", sv->iter);

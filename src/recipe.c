@@ -136,6 +136,7 @@ static int open_net_file(cf_recipe *r, cf_node *field, const char *key, lookup h
         return -1;
     }
     r->net_path = xstrdup(use);
+    r->net_found_beside = how == FIRST_CWD && use == second;
     free(local);
     free(plain);
     r->net_doc = cf_config_parse_file(r->net_path, err);

@@ -43,6 +43,8 @@ typedef struct cf_recipe {
     const char *description; /* recipe `description:`, else NULL */
     cf_recipe_form form;
     bool upgraded_v1;        /* the net was written in V1 syntax and upgraded */
+    bool net_found_beside;   /* a Caffe solver's net path was not found from the working
+                              * directory (Caffe's rule) but beside the solver file */
     cf_node *net_doc;        /* owned: a net read from its own file, or an
                               * inline net_param taken out of the solver map
                               * (so that the solver's unused-field check does

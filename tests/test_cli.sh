@@ -97,5 +97,16 @@ rc=$?
 if [ $rc = 0 ] && ls "$TMP/int"/small_iter_*.h5 >/dev/null 2>&1 && grep -q "Optimization stopped" "$TMP/int.err"; then ok sigint_snapshot
 else bad sigint_snapshot "status $rc: $(tail -n 2 "$TMP/int.err")"; fi
 
+# a Caffe solver whose net path only works relative to the solver file: used, with a notice
+mkdir -p "$TMP/sv"
+sed -n '/^net:/,/^solver:/p' "$FIX/small.yaml" | sed '1d;$d' | sed 's/^  //' | sed "s#../data/fashion200_lmdb#$SRC/tests/fixtures/data/fashion200_lmdb#" > "$TMP/sv/n.yaml"
+printf 'net: "n.yaml"\nbase_lr: 0.01\nmax_iter: 2\n' > "$TMP/sv/s.prototxt"
+out=$(cd "$TMP" && "$BIN" train --solver sv/s.prototxt --run-dir "$TMP/sv/run" 2>&1); rc=$?
+case "$out" in
+  *"notice: the solver's net path is relative to the solver file, not the working directory as Caffe reads it; using sv/n.yaml"*)
+    [ $rc = 0 ] && ok solver_net_beside || bad solver_net_beside "status $rc";;
+  *) bad solver_net_beside "$out";;
+esac
+
 echo "cli: $pass passed, $fail failed"
 [ $fail = 0 ]
