@@ -12,23 +12,8 @@
 
 /* ---- helpers ---- */
 
-static void forward(cf_layer *l, cf_blob **b, int nb, cf_blob **t, int nt)
-{
-    cf_error err;
-    char buf[2048];
-    if (l->ops->reshape(l, b, nb, t, nt, &err) || l->ops->forward(l, b, nb, t, nt, &err))
-        cr_assert_fail("forward failed: %s", cf_error_str(&err, buf, sizeof buf));
-}
 
-static void set_data(cf_blob *b, const float *v) { memcpy(cf_blob_mdata(b), v, b->count * sizeof(float)); }
 
-static void assert_data(const cf_blob *b, const float *want, double tol)
-{
-    const float *d = cf_blob_data(b);
-    for (size_t i = 0; i < b->count; i++)
-        cr_assert(fabs(d[i] - want[i]) <= tol, "%s[%zu] = %.7g, want %.7g", b->name ? b->name : "blob", i, d[i],
-                  want[i]);
-}
 
 static void assert_shape4(const cf_blob *b, int n, int c, int h, int w)
 {
@@ -37,29 +22,7 @@ static void assert_shape4(const cf_blob *b, int n, int c, int h, int w)
               "shape %s, want %d %d %d %d", cf_blob_shape_str(b, s, sizeof s), n, c, h, w);
 }
 
-static cf_blob *blob4(const char *name, int n, int c, int h, int w, uint64_t seed)
-{
-    int shape[4] = {n, c, h, w};
-    return tu_blob(name, 4, shape, -1, 1, seed);
-}
 
-/* Distinct values 0.1 apart in random order, so max pooling has no ties
- * and no argmax flips under a 1e-2 step. */
-static void fill_permutation(cf_blob *b, uint64_t seed)
-{
-    cf_rng r;
-    cf_rng_seed(&r, seed);
-    float *d = cf_blob_mdata(b);
-    size_t n = b->count;
-    for (size_t i = 0; i < n; i++) d[i] = (float)i;
-    for (size_t i = n - 1; i > 0; i--) {
-        size_t j = cf_rng_below(&r, (uint32_t)(i + 1));
-        float t = d[i];
-        d[i] = d[j];
-        d[j] = t;
-    }
-    for (size_t i = 0; i < n; i++) d[i] = 0.1f * d[i] - 0.05f * (float)n;
-}
 
 /* ================= Convolution ================= */
 
@@ -93,15 +56,15 @@ static void ref_conv(const ref_geom *r, const float *x, const float *w, const fl
 
 static void check_against_reference(const char *yaml, ref_geom r, uint64_t seed)
 {
-    cf_blob *x = blob4("x", r.N, r.C, r.H, r.W, seed), *y = cf_blob_new("y");
+    cf_blob *x = tu_blob4("x", r.N, r.C, r.H, r.W, seed), *y = cf_blob_new("y");
     cf_layer *l = tu_layer(yaml, CF_TRAIN, &x, 1, &y, 1);
     r.Ho = (r.H + 2 * r.ph - (r.dh * (r.kh - 1) + 1)) / r.sh + 1;
     r.Wo = (r.W + 2 * r.pw - (r.dw * (r.kw - 1) + 1)) / r.sw + 1;
-    forward(l, &x, 1, &y, 1);
+    tu_forward(l, &x, 1, &y, 1);
     assert_shape4(y, r.N, r.M, r.Ho, r.Wo);
     float *want = malloc(y->count * sizeof(float));
     ref_conv(&r, cf_blob_data(x), cf_blob_data(l->param[0]), l->nparam > 1 ? cf_blob_data(l->param[1]) : NULL, want);
-    assert_data(y, want, 1e-4);
+    tu_assert_data(y, want, 1e-4);
     free(want);
     cf_layer_free(l);
     cf_blob_free(x);
@@ -113,18 +76,18 @@ Test(convolution, hand_computed_3x3)
     /* x = 1..9 as 3x3, w = [[1, 2], [3, 4]], b = 0.5:
      * y[i][j] = x[i][j] + 2x[i][j+1] + 3x[i+1][j] + 4x[i+1][j+1] + 0.5 */
     float xv[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
-    cf_blob *x = blob4("x", 1, 1, 3, 3, 1), *y = cf_blob_new("y");
-    set_data(x, xv);
+    cf_blob *x = tu_blob4("x", 1, 1, 3, 3, 1), *y = cf_blob_new("y");
+    tu_set_data(x, xv);
     cf_layer *l = tu_layer("name: c\ntype: Convolution\n"
                            "convolution_param: {num_output: 1, kernel_size: 2,"
                            " bias_filler: {type: constant, value: 0.5}}",
                            CF_TRAIN, &x, 1, &y, 1);
     float wv[4] = {1, 2, 3, 4};
-    set_data(l->param[0], wv);
-    forward(l, &x, 1, &y, 1);
+    tu_set_data(l->param[0], wv);
+    tu_forward(l, &x, 1, &y, 1);
     assert_shape4(y, 1, 1, 2, 2);
     float want[4] = {37.5f, 47.5f, 67.5f, 77.5f};
-    assert_data(y, want, 1e-5);
+    tu_assert_data(y, want, 1e-5);
     cf_layer_free(l);
 
     /* pad 1, stride 2 over the same x: the padded 5x5 image is sampled at
@@ -137,11 +100,11 @@ Test(convolution, hand_computed_3x3)
                  "convolution_param: {num_output: 1, kernel_size: 2, pad: 1, stride: 2, bias_term: false}",
                  CF_TRAIN, &x, 1, &y, 1);
     cr_assert_eq(l->nparam, 1);
-    set_data(l->param[0], wv);
-    forward(l, &x, 1, &y, 1);
+    tu_set_data(l->param[0], wv);
+    tu_forward(l, &x, 1, &y, 1);
     assert_shape4(y, 1, 1, 2, 2);
     float want2[4] = {4, 18, 36, 77};
-    assert_data(y, want2, 1e-5);
+    tu_assert_data(y, want2, 1e-5);
     cf_layer_free(l);
     cf_blob_free(x);
     cf_blob_free(y);
@@ -153,18 +116,18 @@ Test(convolution, hand_computed_groups_batch)
      * channel m.  w = [2, -1], b = [1, 0]. */
     float xv[16] = {1, 2, 3, 4, 5, 6, 7, 8, /* image 0: ch0, ch1 */
                     -1, -2, -3, -4, 10, 20, 30, 40};
-    cf_blob *x = blob4("x", 2, 2, 2, 2, 1), *y = cf_blob_new("y");
-    set_data(x, xv);
+    cf_blob *x = tu_blob4("x", 2, 2, 2, 2, 1), *y = cf_blob_new("y");
+    tu_set_data(x, xv);
     cf_layer *l = tu_layer("name: c\ntype: Convolution\n"
                            "convolution_param: {num_output: 2, kernel_size: 1, group: 2}",
                            CF_TRAIN, &x, 1, &y, 1);
     cr_assert_eq(l->param[0]->count, 2);
     float wv[2] = {2, -1}, bv[2] = {1, 0};
-    set_data(l->param[0], wv);
-    set_data(l->param[1], bv);
-    forward(l, &x, 1, &y, 1);
+    tu_set_data(l->param[0], wv);
+    tu_set_data(l->param[1], bv);
+    tu_forward(l, &x, 1, &y, 1);
     float want[16] = {3, 5, 7, 9, -5, -6, -7, -8, -1, -3, -5, -7, -10, -20, -30, -40};
-    assert_data(y, want, 1e-6);
+    tu_assert_data(y, want, 1e-6);
     cf_layer_free(l);
     cf_blob_free(x);
     cf_blob_free(y);
@@ -172,7 +135,7 @@ Test(convolution, hand_computed_groups_batch)
 
 Test(convolution, output_shapes_and_params)
 {
-    cf_blob *x = blob4("x", 2, 6, 11, 9, 1), *y = cf_blob_new("y");
+    cf_blob *x = tu_blob4("x", 2, 6, 11, 9, 1), *y = cf_blob_new("y");
     /* Ho = (11 + 2·1 − (2·(3−1)+1)) / 2 + 1 = 8/2 + 1 = 5; Wo = (9 + 0 − 2)/1 + 1 = 8 */
     cf_layer *l = tu_layer("name: c\ntype: Convolution\n"
                            "convolution_param: {num_output: 4, kernel_h: 3, kernel_w: 2, pad_h: 1, pad_w: 0,"
@@ -206,7 +169,7 @@ Test(convolution, output_shapes_and_params)
                  &y, 1);
     assert_shape4(y, 2, 3, 9, 7);
     cr_assert_eq(cf_blob_reshape4(x, 3, 6, 5, 4, NULL), 0);
-    forward(l, &x, 1, &y, 1);
+    tu_forward(l, &x, 1, &y, 1);
     assert_shape4(y, 3, 3, 3, 2);
     cf_layer_free(l);
     cf_blob_free(x);
@@ -242,7 +205,7 @@ Test(convolution, matches_direct_reference)
 
 static void conv_gradcheck(const char *yaml, int n, int c, int h, int w)
 {
-    cf_blob *x = blob4("x", n, c, h, w, 21), *y = cf_blob_new("y");
+    cf_blob *x = tu_blob4("x", n, c, h, w, 21), *y = cf_blob_new("y");
     cf_layer *l = tu_layer(yaml, CF_TRAIN, &x, 1, &y, 1);
     tu_gradcheck(l, &x, 1, &y, 1, NULL, 1e-2, 1e-2);
     cf_layer_free(l);
@@ -279,7 +242,7 @@ Test(convolution, gradient_two_bottoms)
 {
     /* Caffe convolves each bottom with the same filters: the weight
      * gradient sums over both. */
-    cf_blob *x[2] = {blob4("x0", 2, 2, 4, 4, 31), blob4("x1", 2, 2, 4, 4, 32)};
+    cf_blob *x[2] = {tu_blob4("x0", 2, 2, 4, 4, 31), tu_blob4("x1", 2, 2, 4, 4, 32)};
     cf_blob *y[2] = {cf_blob_new("y0"), cf_blob_new("y1")};
     cf_layer *l = tu_layer("name: c\ntype: Convolution\n"
                            "convolution_param: {num_output: 2, kernel_size: 3, pad: 1,"
@@ -292,12 +255,12 @@ Test(convolution, gradient_two_bottoms)
 
 Test(convolution, params_accumulate_and_flags_respected)
 {
-    cf_blob *x = blob4("x", 2, 2, 5, 5, 41), *y = cf_blob_new("y");
+    cf_blob *x = tu_blob4("x", 2, 2, 5, 5, 41), *y = cf_blob_new("y");
     cf_layer *l = tu_layer("name: c\ntype: Convolution\n"
                            "convolution_param: {num_output: 2, kernel_size: 3, stride: 2,"
                            " weight_filler: {type: gaussian}}",
                            CF_TRAIN, &x, 1, &y, 1);
-    forward(l, &x, 1, &y, 1);
+    tu_forward(l, &x, 1, &y, 1);
     tu_fill(y, -1, 1, 42);
     memcpy(cf_blob_mdiff(y), cf_blob_data(y), y->count * sizeof(float));
     bool prop = true;
@@ -335,7 +298,7 @@ static void expect_error(const char *yaml, cf_blob *x, const char *want)
 
 Test(convolution, bad_params)
 {
-    cf_blob *x = blob4("x", 1, 6, 5, 5, 1);
+    cf_blob *x = tu_blob4("x", 1, 6, 5, 5, 1);
     expect_error("name: c\ntype: Convolution\nconvolution_param: {kernel_size: 3}", x,
                  "test.yaml:3:1: layer 'c': convolution_param: field 'num_output' is missing");
     expect_error("name: c\ntype: Convolution\nconvolution_param: {num_output: 0, kernel_size: 3}", x,
@@ -386,7 +349,7 @@ static cf_layer *pool_layer(const char *params, cf_blob *x, cf_blob **tops, int 
 
 Test(pooling, output_shapes_ceil)
 {
-    cf_blob *x = blob4("x", 2, 3, 7, 7, 1), *y = cf_blob_new("y");
+    cf_blob *x = tu_blob4("x", 2, 3, 7, 7, 1), *y = cf_blob_new("y");
     /* ceil((7 + 2 − 3)/2) + 1 = 4; last window starts at 6 − 1 = 5 < 7 + 1: kept */
     cf_layer *l = pool_layer("{pool: MAX, kernel_size: 3, stride: 2, pad: 1}", x, &y, 1);
     assert_shape4(y, 2, 3, 4, 4);
@@ -424,13 +387,13 @@ Test(pooling, max_hand_computed_with_mask)
      * last ones clipped to the image:
      *   max{1,2,4,5} = 5 @4   max{3,6} = 6 @5   max{7,8} = 8 @7   max{9} = 9 @8 */
     float xv[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
-    cf_blob *x = blob4("x", 1, 1, 3, 3, 1), *t[2] = {cf_blob_new("y"), cf_blob_new("mask")};
-    set_data(x, xv);
+    cf_blob *x = tu_blob4("x", 1, 1, 3, 3, 1), *t[2] = {cf_blob_new("y"), cf_blob_new("mask")};
+    tu_set_data(x, xv);
     cf_layer *l = pool_layer("{pool: MAX, kernel_size: 2, stride: 2}", x, t, 2);
-    forward(l, &x, 1, t, 2);
+    tu_forward(l, &x, 1, t, 2);
     float want[4] = {5, 6, 8, 9}, mask[4] = {4, 5, 7, 8};
-    assert_data(t[0], want, 0);
-    assert_data(t[1], mask, 0);
+    tu_assert_data(t[0], want, 0);
+    tu_assert_data(t[1], mask, 0);
     /* backward routes each top diff to its argmax */
     float dy[4] = {1, 2, 3, 4};
     memcpy(cf_blob_mdiff(t[0]), dy, sizeof dy);
@@ -448,13 +411,13 @@ Test(pooling, max_first_of_ties_wins)
 {
     /* equal values: the mask names the first cell of each window (row-major) */
     float xv[6] = {2, 2, 2, 2, 2, 2};
-    cf_blob *x = blob4("x", 1, 1, 2, 3, 1), *t[2] = {cf_blob_new("y"), cf_blob_new("mask")};
-    set_data(x, xv);
+    cf_blob *x = tu_blob4("x", 1, 1, 2, 3, 1), *t[2] = {cf_blob_new("y"), cf_blob_new("mask")};
+    tu_set_data(x, xv);
     cf_layer *l = pool_layer("{pool: MAX, kernel_size: 2, stride: 1}", x, t, 2);
-    forward(l, &x, 1, t, 2);
+    tu_forward(l, &x, 1, t, 2);
     float want[2] = {2, 2}, mask[2] = {0, 1};
-    assert_data(t[0], want, 0);
-    assert_data(t[1], mask, 0);
+    tu_assert_data(t[0], want, 0);
+    tu_assert_data(t[1], mask, 0);
     cf_layer_free(l);
     cf_blob_free(x);
     cf_blob_free(t[0]);
@@ -465,13 +428,13 @@ Test(pooling, max_ignores_padding)
 {
     /* all-negative input with pad 1: padding must never win the max */
     float xv[4] = {-4, -3, -2, -1};
-    cf_blob *x = blob4("x", 1, 1, 2, 2, 1), *y = cf_blob_new("y");
-    set_data(x, xv);
+    cf_blob *x = tu_blob4("x", 1, 1, 2, 2, 1), *y = cf_blob_new("y");
+    tu_set_data(x, xv);
     cf_layer *l = pool_layer("{pool: MAX, kernel_size: 2, stride: 1, pad: 1}", x, &y, 1);
-    forward(l, &x, 1, &y, 1);
+    tu_forward(l, &x, 1, &y, 1);
     assert_shape4(y, 1, 1, 3, 3);
     float want[9] = {-4, -3, -3, -2, -1, -1, -2, -1, -1};
-    assert_data(y, want, 0);
+    tu_assert_data(y, want, 0);
     cf_layer_free(l);
     cf_blob_free(x);
     cf_blob_free(y);
@@ -486,15 +449,15 @@ Test(pooling, ave_hand_computed_caffe_divisor)
      *   (2,2): rows 3..4, cols 3..4 → 4; image part {16} → 16/4 */
     float xv[16];
     for (int i = 0; i < 16; i++) xv[i] = (float)(i + 1);
-    cf_blob *x = blob4("x", 1, 1, 4, 4, 1), *y = cf_blob_new("y");
-    set_data(x, xv);
+    cf_blob *x = tu_blob4("x", 1, 1, 4, 4, 1), *y = cf_blob_new("y");
+    tu_set_data(x, xv);
     cf_layer *l = pool_layer("{pool: AVE, kernel_size: 3, stride: 2, pad: 1}", x, &y, 1);
-    forward(l, &x, 1, &y, 1);
+    tu_forward(l, &x, 1, &y, 1);
     assert_shape4(y, 1, 1, 3, 3);
     float want[9] = {14.f / 9, (2 + 3 + 4 + 6 + 7 + 8) / 9.f, (4 + 8) / 6.f,
                      (5 + 6 + 9 + 10 + 13 + 14) / 9.f, (6 + 7 + 8 + 10 + 11 + 12 + 14 + 15 + 16) / 9.f,
                      (8 + 12 + 16) / 6.f, 27.f / 6, (14 + 15 + 16) / 6.f, 16.f / 4};
-    assert_data(y, want, 1e-5);
+    tu_assert_data(y, want, 1e-5);
     /* backward: cell (2,2) sends 1/4 of its diff to x[3][3] only */
     float dy[9] = {0, 0, 0, 0, 0, 0, 0, 0, 1};
     memcpy(cf_blob_mdiff(y), dy, sizeof dy);
@@ -509,17 +472,17 @@ Test(pooling, ave_hand_computed_caffe_divisor)
 Test(pooling, global_hand_computed)
 {
     float xv[8] = {1, 2, 3, 6, -1, -2, -3, 10};
-    cf_blob *x = blob4("x", 1, 2, 2, 2, 1), *y = cf_blob_new("y");
-    set_data(x, xv);
+    cf_blob *x = tu_blob4("x", 1, 2, 2, 2, 1), *y = cf_blob_new("y");
+    tu_set_data(x, xv);
     cf_layer *l = pool_layer("{pool: AVE, global_pooling: true}", x, &y, 1);
-    forward(l, &x, 1, &y, 1);
+    tu_forward(l, &x, 1, &y, 1);
     float ave[2] = {3, 1};
-    assert_data(y, ave, 1e-6);
+    tu_assert_data(y, ave, 1e-6);
     cf_layer_free(l);
     l = pool_layer("{global_pooling: true}", x, &y, 1); /* MAX is the default */
-    forward(l, &x, 1, &y, 1);
+    tu_forward(l, &x, 1, &y, 1);
     float mx[2] = {6, 10};
-    assert_data(y, mx, 0);
+    tu_assert_data(y, mx, 0);
     cf_layer_free(l);
     cf_blob_free(x);
     cf_blob_free(y);
@@ -527,8 +490,8 @@ Test(pooling, global_hand_computed)
 
 static void pool_gradcheck(const char *params, int n, int c, int h, int w, int nt)
 {
-    cf_blob *x = blob4("x", n, c, h, w, 1), *t[2] = {cf_blob_new("y"), cf_blob_new("mask")};
-    fill_permutation(x, 51);
+    cf_blob *x = tu_blob4("x", n, c, h, w, 1), *t[2] = {cf_blob_new("y"), cf_blob_new("mask")};
+    tu_fill_permutation(x, 51);
     cf_layer *l = pool_layer(params, x, t, nt);
     tu_gradcheck(l, &x, 1, t, nt, NULL, 1e-2, 1e-2);
     cf_layer_free(l);
@@ -557,7 +520,7 @@ Test(pooling, gradient_ave)
 
 Test(pooling, bad_params)
 {
-    cf_blob *x = blob4("x", 1, 2, 5, 5, 1);
+    cf_blob *x = tu_blob4("x", 1, 2, 5, 5, 1);
     expect_error("name: p\ntype: Pooling\npooling_param: {pool: STOCHASTIC, kernel_size: 2}", x,
                  "test.yaml:3:23: layer 'p': pool: STOCHASTIC is not supported (use MAX or AVE)");
     expect_error("name: p\ntype: Pooling\npooling_param: {pool: MIN, kernel_size: 2}", x,
@@ -601,24 +564,24 @@ Test(inner_product, hand_computed_both_layouts)
     float xv[6] = {1, 2, 3, 4, 5, 6}, wv[6] = {1, 0, -1, 0.5f, 0.5f, 0.5f}, wt[6] = {1, 0.5f, 0, 0.5f, -1, 0.5f};
     float bv[2] = {1, -1}, want[4] = {-1, 2, -1, 6.5f};
     cf_blob *x = tu_blob("x", 2, xs, 0, 1, 1), *y = cf_blob_new("y");
-    set_data(x, xv);
+    tu_set_data(x, xv);
     cf_layer *l = tu_layer("name: ip\ntype: InnerProduct\ninner_product_param: {num_output: 2}", CF_TRAIN, &x, 1, &y,
                            1);
     cr_assert(l->param[0]->shape[0] == 2 && l->param[0]->shape[1] == 3);
-    set_data(l->param[0], wv);
-    set_data(l->param[1], bv);
-    forward(l, &x, 1, &y, 1);
+    tu_set_data(l->param[0], wv);
+    tu_set_data(l->param[1], bv);
+    tu_forward(l, &x, 1, &y, 1);
     cr_assert(y->naxes == 2 && y->shape[0] == 2 && y->shape[1] == 2);
-    assert_data(y, want, 1e-6);
+    tu_assert_data(y, want, 1e-6);
     cf_layer_free(l);
 
     l = tu_layer("name: ip\ntype: InnerProduct\ninner_product_param: {num_output: 2, transpose: true}", CF_TRAIN, &x,
                  1, &y, 1);
     cr_assert(l->param[0]->shape[0] == 3 && l->param[0]->shape[1] == 2);
-    set_data(l->param[0], wt);
-    set_data(l->param[1], bv);
-    forward(l, &x, 1, &y, 1);
-    assert_data(y, want, 1e-6);
+    tu_set_data(l->param[0], wt);
+    tu_set_data(l->param[1], bv);
+    tu_forward(l, &x, 1, &y, 1);
+    tu_assert_data(y, want, 1e-6);
     cf_layer_free(l);
     cf_blob_free(x);
     cf_blob_free(y);
@@ -677,7 +640,7 @@ Test(inner_product, params_accumulate)
     cf_blob *x = tu_blob("x", 2, xs, -1, 1, 71), *y = cf_blob_new("y");
     cf_layer *l = tu_layer("name: ip\ntype: InnerProduct\ninner_product_param: {num_output: 2,"
                            " weight_filler: {type: gaussian}}", CF_TRAIN, &x, 1, &y, 1);
-    forward(l, &x, 1, &y, 1);
+    tu_forward(l, &x, 1, &y, 1);
     tu_fill(y, -1, 1, 72);
     memcpy(cf_blob_mdiff(y), cf_blob_data(y), y->count * sizeof(float));
     bool prop = false;

@@ -12,49 +12,10 @@
 
 /* ---- helpers ---- */
 
-static cf_blob *blob_of(const char *name, int naxes, const int *shape, const float *v)
-{
-    cf_blob *b = cf_blob_new(name);
-    cr_assert_eq(cf_blob_reshape(b, naxes, shape, NULL), 0);
-    memcpy(cf_blob_mdata(b), v, b->count * sizeof *v);
-    return b;
-}
 
-/* Random class indices in [0, C) as floats. */
-static cf_blob *labels(int naxes, const int *shape, int C, uint64_t seed)
-{
-    cf_blob *b = cf_blob_new("label");
-    cr_assert_eq(cf_blob_reshape(b, naxes, shape, NULL), 0);
-    cf_rng r;
-    cf_rng_seed(&r, seed);
-    float *d = cf_blob_mdata(b);
-    for (size_t i = 0; i < b->count; i++) d[i] = (float)cf_rng_below(&r, (uint32_t)C);
-    return b;
-}
 
-static void forward_ok(cf_layer *l, cf_blob **b, int nb, cf_blob **t, int nt)
-{
-    cf_error err;
-    char buf[2048];
-    if (l->ops->reshape(l, b, nb, t, nt, &err) || l->ops->forward(l, b, nb, t, nt, &err))
-        cr_assert_fail("forward failed: %s", cf_error_str(&err, buf, sizeof buf));
-}
 
-static const char *forward_error(cf_layer *l, cf_blob **b, int nb, cf_blob **t, int nt)
-{
-    static char buf[2048];
-    cf_error err;
-    int rc = l->ops->reshape(l, b, nb, t, nt, &err);
-    if (rc == 0) rc = l->ops->forward(l, b, nb, t, nt, &err);
-    cr_assert_neq(rc, 0, "expected forward to fail");
-    return cf_error_str(&err, buf, sizeof buf);
-}
 
-static void backward_with(cf_layer *l, cf_blob **t, int nt, float top_diff, const bool *prop, cf_blob **b, int nb)
-{
-    cf_blob_mdiff(t[0])[0] = top_diff;
-    l->ops->backward(l, t, nt, prop, b, nb);
-}
 
 static double loss_of(cf_blob *top) { return cf_blob_data(top)[0]; }
 
@@ -88,10 +49,10 @@ static double sce_term(double x, double t) { return -(t * log(sigm(x)) + (1 - t)
 Test(sigmoid_ce, hand_computed_default_divides_by_the_batch)
 {
     int sh[2] = {2, 3};
-    cf_blob *b[2] = {blob_of("x", 2, sh, sce_x), blob_of("t", 2, sh, sce_t)}, *t = cf_blob_new("loss");
+    cf_blob *b[2] = {tu_blob_of("x", 2, sh, sce_x), tu_blob_of("t", 2, sh, sce_t)}, *t = cf_blob_new("loss");
     cf_layer *l = tu_layer("{name: sce, type: SigmoidCrossEntropyLoss}", CF_TRAIN, b, 2, &t, 1);
     cr_assert(l->ops->is_loss);
-    forward_ok(l, b, 2, &t, 1);
+    tu_forward(l, b, 2, &t, 1);
     double sum = 0;
     for (int i = 0; i < 6; i++) sum += sce_term(sce_x[i], sce_t[i]);
     cr_assert_eq(t->naxes, 0);
@@ -100,7 +61,7 @@ Test(sigmoid_ce, hand_computed_default_divides_by_the_batch)
     float *tdiff = cf_blob_mdiff(b[1]);
     for (int i = 0; i < 6; i++) tdiff[i] = 7;
     bool prop[2] = {true, true};
-    backward_with(l, &t, 1, 3.0f, prop, b, 2);
+    tu_backward_with(l, &t, 1, 3.0f, prop, b, 2);
     for (int i = 0; i < 6; i++) {
         expect_near(cf_blob_diff(b[0])[i], (sigm(sce_x[i]) - sce_t[i]) * 3 / 2, "dx[%d]", i);
         cr_expect_eq(cf_blob_diff(b[1])[i], 7.0f, "targets get no gradient");
@@ -112,12 +73,12 @@ Test(sigmoid_ce, large_scores_stay_finite)
 {
     int sh[2] = {2, 1};
     float x[2] = {100, -100}, tv[2] = {0, 1}; /* both badly wrong: ℓ = 100 each */
-    cf_blob *b[2] = {blob_of("x", 2, sh, x), blob_of("t", 2, sh, tv)}, *t = cf_blob_new("loss");
+    cf_blob *b[2] = {tu_blob_of("x", 2, sh, x), tu_blob_of("t", 2, sh, tv)}, *t = cf_blob_new("loss");
     cf_layer *l = tu_layer("{name: sce, type: SigmoidCrossEntropyLoss}", CF_TRAIN, b, 2, &t, 1);
-    forward_ok(l, b, 2, &t, 1);
+    tu_forward(l, b, 2, &t, 1);
     cr_expect_float_eq(loss_of(t), 100.0, 1e-4);
     bool prop[2] = {true, false};
-    backward_with(l, &t, 1, 1.0f, prop, b, 2);
+    tu_backward_with(l, &t, 1, 1.0f, prop, b, 2);
     cr_expect_float_eq(cf_blob_diff(b[0])[0], 0.5, 1e-6);
     cr_expect_float_eq(cf_blob_diff(b[0])[1], -0.5, 1e-6);
     cf_layer_free(l);
@@ -129,11 +90,11 @@ static double sce_norm_case(const char *extra)
     float tv[6];
     memcpy(tv, sce_t, sizeof tv);
     tv[1] = tv[4] = -1; /* two ignored elements */
-    cf_blob *b[2] = {blob_of("x", 2, sh, sce_x), blob_of("t", 2, sh, tv)}, *t = cf_blob_new("loss");
+    cf_blob *b[2] = {tu_blob_of("x", 2, sh, sce_x), tu_blob_of("t", 2, sh, tv)}, *t = cf_blob_new("loss");
     char yaml[256];
     snprintf(yaml, sizeof yaml, "{name: sce, type: SigmoidCrossEntropyLoss, loss_param: {ignore_label: -1%s}}", extra);
     cf_layer *l = tu_layer(yaml, CF_TRAIN, b, 2, &t, 1);
-    forward_ok(l, b, 2, &t, 1);
+    tu_forward(l, b, 2, &t, 1);
     double v = loss_of(t);
     cf_layer_free(l);
     return v;
@@ -164,8 +125,8 @@ Test(sigmoid_ce, gradient_with_ignored_elements)
     bool check[2] = {true, false};
     tu_gradcheck(l, b, 2, &t, 1, check, 1e-2, 1e-3);
     bool prop[2] = {true, false};
-    forward_ok(l, b, 2, &t, 1);
-    backward_with(l, &t, 1, 1.0f, prop, b, 2);
+    tu_forward(l, b, 2, &t, 1);
+    tu_backward_with(l, &t, 1, 1.0f, prop, b, 2);
     cr_expect_eq(cf_blob_diff(b[0])[10], 0.0f, "an ignored element gets no gradient");
     cf_layer_free(l);
 }
@@ -186,8 +147,8 @@ static const float hl[2] = {0, 2};
 static cf_layer *hinge(const char *yaml, cf_blob **b, cf_blob **t)
 {
     int sh[2] = {2, 3}, lsh[1] = {2};
-    b[0] = blob_of("x", 2, sh, hx);
-    b[1] = blob_of("label", 1, lsh, hl);
+    b[0] = tu_blob_of("x", 2, sh, hx);
+    b[1] = tu_blob_of("label", 1, lsh, hl);
     *t = cf_blob_new("loss");
     return tu_layer(yaml, CF_TRAIN, b, 2, t, 1);
 }
@@ -196,12 +157,12 @@ Test(hinge, l1_by_hand)
 {
     cf_blob *b[2], *t;
     cf_layer *l = hinge("{name: h, type: HingeLoss}", b, &t);
-    forward_ok(l, b, 2, &t, 1);
+    tu_forward(l, b, 2, &t, 1);
     /* sample 0 (class 0): 1 − 0.5, max(0, 1 − 2), 1 + 0.3 → 1.8; sample 1
      * (class 2): 1 + 1.5, 1 + 0.2, 1 + 0.7 → 5.4; (1.8 + 5.4) / 2 */
     expect_near(loss_of(t), 3.6, "L1 loss");
     bool prop[2] = {true, false};
-    backward_with(l, &t, 1, 1.0f, prop, b, 2);
+    tu_backward_with(l, &t, 1, 1.0f, prop, b, 2);
     const float want[6] = {-0.5f, 0, 0.5f, 0.5f, 0.5f, -0.5f};
     for (int i = 0; i < 6; i++) expect_near(cf_blob_diff(b[0])[i], want[i], "dx[%d]", i);
     cf_layer_free(l);
@@ -211,11 +172,11 @@ Test(hinge, l2_by_hand)
 {
     cf_blob *b[2], *t;
     cf_layer *l = hinge("{name: h, type: HingeLoss, hinge_loss_param: {norm: L2}}", b, &t);
-    forward_ok(l, b, 2, &t, 1);
+    tu_forward(l, b, 2, &t, 1);
     /* (0.25 + 1.69 + 6.25 + 1.44 + 2.89) / 2 */
     expect_near(loss_of(t), 6.26, "L2 loss");
     bool prop[2] = {true, false};
-    backward_with(l, &t, 1, 2.0f, prop, b, 2); /* −2δm · w / N with w = 2, N = 2 */
+    tu_backward_with(l, &t, 1, 2.0f, prop, b, 2); /* −2δm · w / N with w = 2, N = 2 */
     const float want[6] = {-1.0f, 0, 2.6f, 5.0f, 2.4f, -3.4f};
     for (int i = 0; i < 6; i++) expect_near(cf_blob_diff(b[0])[i], want[i], "dx[%d]", i);
     cf_layer_free(l);
@@ -238,7 +199,7 @@ Test(hinge, gradients_l1_and_l2)
                            "{name: h, type: HingeLoss, hinge_loss_param: {norm: L2}}"};
     for (int k = 0; k < 2; k++) {
         int lsh[1] = {5};
-        cf_blob *b[2] = {hinge_scores(5, 4, 40 + k), labels(1, lsh, 4, 50 + k)}, *t = cf_blob_new("loss");
+        cf_blob *b[2] = {hinge_scores(5, 4, 40 + k), tu_labels(1, lsh, 4, 50 + k)}, *t = cf_blob_new("loss");
         cf_layer *l = tu_layer(yaml[k], CF_TRAIN, b, 2, &t, 1);
         bool check[2] = {true, false};
         tu_gradcheck(l, b, 2, &t, 1, check, 1e-2, 1e-3);
@@ -251,13 +212,13 @@ Test(hinge, bad_labels_and_params)
     cf_blob *b[2], *t;
     cf_layer *l = hinge("{name: h, type: HingeLoss}", b, &t);
     cf_blob_mdata(b[1])[1] = 3;
-    expect_msg(forward_error(l, b, 2, &t, 1), "test.yaml:1:1: layer 'h': label 3 of sample 1 is out of range [0, 3)");
+    expect_msg(tu_forward_error(l, b, 2, &t, 1), "test.yaml:1:1: layer 'h': label 3 of sample 1 is out of range [0, 3)");
     cf_blob_mdata(b[1])[1] = 0.5f;
-    expect_msg(forward_error(l, b, 2, &t, 1), "test.yaml:1:1: layer 'h': label 0.5 of sample 1 is not a whole class index");
+    expect_msg(tu_forward_error(l, b, 2, &t, 1), "test.yaml:1:1: layer 'h': label 0.5 of sample 1 is not a whole class index");
     cf_layer_free(l);
 
     int sh[2] = {2, 3}, lsh[1] = {3};
-    cf_blob *c[2] = {blob_of("x", 2, sh, hx), labels(1, lsh, 3, 1)};
+    cf_blob *c[2] = {tu_blob_of("x", 2, sh, hx), tu_labels(1, lsh, 3, 1)};
     expect_msg(tu_layer_error("{name: h, type: HingeLoss}", CF_TRAIN, c, 2, &t, 1),
                "test.yaml:1:1: layer 'h': label count 3 does not match the batch of 2 (scores 2 3 (6), labels 3 (3)): "
                "labels need one class index per sample");
@@ -271,14 +232,14 @@ Test(multinomial_logistic, hand_computed)
 {
     int sh[2] = {2, 3}, lsh[1] = {2};
     float p[6] = {0.2f, 0.5f, 0.3f, 0.1f, 0.1f, 0.8f}, lab[2] = {1, 2};
-    cf_blob *b[2] = {blob_of("p", 2, sh, p), blob_of("label", 1, lsh, lab)}, *t = cf_blob_new("loss");
+    cf_blob *b[2] = {tu_blob_of("p", 2, sh, p), tu_blob_of("label", 1, lsh, lab)}, *t = cf_blob_new("loss");
     cf_layer *l = tu_layer("{name: mll, type: MultinomialLogisticLoss}", CF_TRAIN, b, 2, &t, 1);
-    forward_ok(l, b, 2, &t, 1);
+    tu_forward(l, b, 2, &t, 1);
     expect_near(loss_of(t), -(log(0.5) + log(0.8)) / 2, "loss");
     float *d = cf_blob_mdiff(b[0]);
     for (int i = 0; i < 6; i++) d[i] = 7; /* stale values must go */
     bool prop[2] = {true, false};
-    backward_with(l, &t, 1, 2.0f, prop, b, 2);
+    tu_backward_with(l, &t, 1, 2.0f, prop, b, 2);
     const float want[6] = {0, -2.0f, 0, 0, 0, -1.25f}; /* −w / (N·p) at the labels */
     for (int i = 0; i < 6; i++) expect_near(cf_blob_diff(b[0])[i], want[i], "dp[%d]", i);
     cf_layer_free(l);
@@ -288,9 +249,9 @@ Test(multinomial_logistic, zero_probability_is_clamped_at_1e_20)
 {
     int sh[2] = {1, 2}, lsh[1] = {1};
     float p[2] = {1, 0}, lab[1] = {1};
-    cf_blob *b[2] = {blob_of("p", 2, sh, p), blob_of("label", 1, lsh, lab)}, *t = cf_blob_new("loss");
+    cf_blob *b[2] = {tu_blob_of("p", 2, sh, p), tu_blob_of("label", 1, lsh, lab)}, *t = cf_blob_new("loss");
     cf_layer *l = tu_layer("{name: mll, type: MultinomialLogisticLoss}", CF_TRAIN, b, 2, &t, 1);
-    forward_ok(l, b, 2, &t, 1);
+    tu_forward(l, b, 2, &t, 1);
     cr_expect_float_eq(loss_of(t), -log(1e-20), 1e-4);
     cf_layer_free(l);
 }
@@ -298,7 +259,7 @@ Test(multinomial_logistic, zero_probability_is_clamped_at_1e_20)
 Test(multinomial_logistic, gradient)
 {
     int sh[4] = {4, 5, 1, 1}, lsh[1] = {4};
-    cf_blob *b[2] = {tu_blob("p", 4, sh, 0.2f, 1, 60), labels(1, lsh, 5, 61)}, *t = cf_blob_new("loss");
+    cf_blob *b[2] = {tu_blob("p", 4, sh, 0.2f, 1, 60), tu_labels(1, lsh, 5, 61)}, *t = cf_blob_new("loss");
     cf_layer *l = tu_layer("{name: mll, type: MultinomialLogisticLoss}", CF_TRAIN, b, 2, &t, 1);
     bool check[2] = {true, false};
     tu_gradcheck(l, b, 2, &t, 1, check, 1e-3, 1e-3);
@@ -309,11 +270,11 @@ Test(multinomial_logistic, bad_labels)
 {
     int sh[2] = {2, 3}, lsh[1] = {2}, lsh2[2] = {2, 2};
     float p[6] = {0.2f, 0.5f, 0.3f, 0.1f, 0.1f, 0.8f}, lab[2] = {1, -1};
-    cf_blob *b[2] = {blob_of("p", 2, sh, p), blob_of("label", 1, lsh, lab)}, *t = cf_blob_new("loss");
+    cf_blob *b[2] = {tu_blob_of("p", 2, sh, p), tu_blob_of("label", 1, lsh, lab)}, *t = cf_blob_new("loss");
     cf_layer *l = tu_layer("{name: mll, type: MultinomialLogisticLoss}", CF_TRAIN, b, 2, &t, 1);
-    expect_msg(forward_error(l, b, 2, &t, 1), "test.yaml:1:1: layer 'mll': label -1 of sample 1 is out of range [0, 3)");
+    expect_msg(tu_forward_error(l, b, 2, &t, 1), "test.yaml:1:1: layer 'mll': label -1 of sample 1 is out of range [0, 3)");
     cf_layer_free(l);
-    cf_blob *c[2] = {b[0], labels(2, lsh2, 3, 5)};
+    cf_blob *c[2] = {b[0], tu_labels(2, lsh2, 3, 5)};
     expect_msg(tu_layer_error("{name: mll, type: MultinomialLogisticLoss}", CF_TRAIN, c, 2, &t, 1),
                "test.yaml:1:1: layer 'mll': label count 4 does not match the batch of 2 (probabilities 2 3 (6), "
                "labels 2 2 (4)): labels need one class index per sample");
@@ -328,10 +289,10 @@ static const float ig_H[9] = {1, 0.5f, 0, 0.2f, 1, 0.1f, 0, 0.3f, 2};
 Test(infogain, hand_computed_with_H_as_third_bottom)
 {
     int sh[2] = {2, 3}, lsh[1] = {2}, hsh[2] = {3, 3};
-    cf_blob *b[3] = {blob_of("x", 2, sh, ig_x), blob_of("label", 1, lsh, ig_lab), blob_of("H", 2, hsh, ig_H)};
+    cf_blob *b[3] = {tu_blob_of("x", 2, sh, ig_x), tu_blob_of("label", 1, lsh, ig_lab), tu_blob_of("H", 2, hsh, ig_H)};
     cf_blob *t[2] = {cf_blob_new("loss"), cf_blob_new("prob")};
     cf_layer *l = tu_layer("{name: ig, type: InfogainLoss}", CF_TRAIN, b, 3, t, 2);
-    forward_ok(l, b, 3, t, 2);
+    tu_forward(l, b, 3, t, 2);
     double want = 0;
     for (int r = 0; r < 2; r++) {
         int y = (int)ig_lab[r];
@@ -343,7 +304,7 @@ Test(infogain, hand_computed_with_H_as_third_bottom)
     float *hd = cf_blob_mdiff(b[2]);
     for (int i = 0; i < 9; i++) hd[i] = 7;
     bool prop[3] = {true, false, true};
-    backward_with(l, t, 2, 3.0f, prop, b, 3);
+    tu_backward_with(l, t, 2, 3.0f, prop, b, 3);
     for (int r = 0; r < 2; r++) {
         int y = (int)ig_lab[r];
         double rs = ig_H[y * 3] + ig_H[y * 3 + 1] + ig_H[y * 3 + 2];
@@ -360,18 +321,18 @@ Test(infogain, identity_H_is_softmax_with_loss)
     int sh[3] = {2, 4, 3}, lsh[2] = {2, 3}, hsh[2] = {4, 4};
     float eye[16] = {0};
     for (int i = 0; i < 4; i++) eye[i * 5] = 1;
-    cf_blob *b[3] = {tu_blob("x", 3, sh, -2, 2, 70), labels(2, lsh, 4, 71), blob_of("H", 2, hsh, eye)};
+    cf_blob *b[3] = {tu_blob("x", 3, sh, -2, 2, 70), tu_labels(2, lsh, 4, 71), tu_blob_of("H", 2, hsh, eye)};
     cf_blob *t1 = cf_blob_new("l1"), *t2 = cf_blob_new("l2");
     cf_layer *ig = tu_layer("{name: ig, type: InfogainLoss}", CF_TRAIN, b, 3, &t1, 1);
     cf_layer *sm = tu_layer("{name: sm, type: SoftmaxWithLoss}", CF_TRAIN, b, 2, &t2, 1);
-    forward_ok(ig, b, 3, &t1, 1);
-    forward_ok(sm, b, 2, &t2, 1);
+    tu_forward(ig, b, 3, &t1, 1);
+    tu_forward(sm, b, 2, &t2, 1);
     expect_near(loss_of(t1), loss_of(t2), "same loss");
     bool prop[3] = {true, false, false};
     float g[24];
-    backward_with(sm, &t2, 1, 1.0f, prop, b, 2);
+    tu_backward_with(sm, &t2, 1, 1.0f, prop, b, 2);
     memcpy(g, cf_blob_diff(b[0]), sizeof g);
-    backward_with(ig, &t1, 1, 1.0f, prop, b, 3);
+    tu_backward_with(ig, &t1, 1, 1.0f, prop, b, 3);
     for (int i = 0; i < 24; i++) expect_near(cf_blob_diff(b[0])[i], g[i], "gradient %d", i);
     cf_layer_free(ig);
     cf_layer_free(sm);
@@ -386,13 +347,13 @@ Test(infogain, H_from_a_binaryproto_source)
     cf_mean m = {.channels = 1, .height = 3, .width = 3, .data = h}; /* 1×1×3×3, as Caffe's tools write H */
     cr_assert_eq(cf_mean_save(path, &m, NULL), 0);
     int sh[2] = {2, 3}, lsh[1] = {2}, hsh[2] = {3, 3};
-    cf_blob *b[3] = {blob_of("x", 2, sh, ig_x), blob_of("label", 1, lsh, ig_lab), blob_of("H", 2, hsh, ig_H)};
+    cf_blob *b[3] = {tu_blob_of("x", 2, sh, ig_x), tu_blob_of("label", 1, lsh, ig_lab), tu_blob_of("H", 2, hsh, ig_H)};
     cf_blob *t1 = cf_blob_new("l1"), *t2 = cf_blob_new("l2");
     snprintf(yaml, sizeof yaml, "{name: ig, type: InfogainLoss, infogain_loss_param: {source: '%s'}}", path);
     cf_layer *from_file = tu_layer(yaml, CF_TRAIN, b, 2, &t1, 1);
     cf_layer *from_bottom = tu_layer("{name: ig, type: InfogainLoss}", CF_TRAIN, b, 3, &t2, 1);
-    forward_ok(from_file, b, 2, &t1, 1);
-    forward_ok(from_bottom, b, 3, &t2, 1);
+    tu_forward(from_file, b, 2, &t1, 1);
+    tu_forward(from_bottom, b, 3, &t2, 1);
     cr_expect_eq(loss_of(t1), loss_of(t2));
     cf_layer_free(from_file);
     cf_layer_free(from_bottom);
@@ -401,7 +362,7 @@ Test(infogain, H_from_a_binaryproto_source)
 Test(infogain, gradient_axis_and_ignore_label)
 {
     int sh[4] = {2, 3, 2, 2}, lsh[3] = {2, 2, 2}, hsh[2] = {3, 3};
-    cf_blob *b[3] = {tu_blob("x", 4, sh, -2, 2, 80), labels(3, lsh, 3, 81), tu_blob("H", 2, hsh, 0, 2, 82)};
+    cf_blob *b[3] = {tu_blob("x", 4, sh, -2, 2, 80), tu_labels(3, lsh, 3, 81), tu_blob("H", 2, hsh, 0, 2, 82)};
     cf_blob_mdata(b[1])[2] = 7; /* ignored */
     cf_blob *t = cf_blob_new("loss");
     cf_layer *l = tu_layer("{name: ig, type: InfogainLoss, loss_param: {ignore_label: 7, normalization: FULL}}",
@@ -412,7 +373,7 @@ Test(infogain, gradient_axis_and_ignore_label)
 
     /* axis 2 of 2×2×3: H is 3×3 again, labels 2×2 */
     int sh2[3] = {2, 2, 3}, lsh2[2] = {2, 2};
-    cf_blob *c[3] = {tu_blob("x", 3, sh2, -2, 2, 83), labels(2, lsh2, 3, 84), b[2]};
+    cf_blob *c[3] = {tu_blob("x", 3, sh2, -2, 2, 83), tu_labels(2, lsh2, 3, 84), b[2]};
     l = tu_layer("{name: ig, type: InfogainLoss, infogain_loss_param: {axis: -1}}", CF_TRAIN, c, 3, &t, 1);
     tu_gradcheck(l, c, 3, &t, 1, check, 1e-2, 1e-3);
     cf_layer_free(l);
@@ -421,7 +382,7 @@ Test(infogain, gradient_axis_and_ignore_label)
 Test(infogain, errors)
 {
     int sh[2] = {2, 3}, lsh[1] = {2}, hsh[2] = {2, 2};
-    cf_blob *b[3] = {blob_of("x", 2, sh, ig_x), blob_of("label", 1, lsh, ig_lab), blob_of("H", 2, hsh, ig_H)};
+    cf_blob *b[3] = {tu_blob_of("x", 2, sh, ig_x), tu_blob_of("label", 1, lsh, ig_lab), tu_blob_of("H", 2, hsh, ig_H)};
     cf_blob *t = cf_blob_new("loss");
     expect_msg(tu_layer_error("{name: ig, type: InfogainLoss}", CF_TRAIN, b, 2, &t, 1),
                "test.yaml:1:1: layer 'ig': InfogainLoss needs the infogain matrix H: give infogain_loss_param.source "
@@ -449,11 +410,11 @@ Test(infogain, errors)
     const char *msg = tu_layer_error(yaml, CF_TRAIN, b, 2, &t, 1);
     cr_expect(strstr(msg, "is not a BlobProto (.binaryproto)"), "%s", msg);
     /* bad labels */
-    cf_blob *h3 = blob_of("H", 2, (int[]){3, 3}, ig_H);
+    cf_blob *h3 = tu_blob_of("H", 2, (int[]){3, 3}, ig_H);
     cf_blob *c[3] = {b[0], b[1], h3};
     cf_layer *l = tu_layer("{name: ig, type: InfogainLoss}", CF_TRAIN, c, 3, &t, 1);
     cf_blob_mdata(b[1])[1] = 3;
-    expect_msg(forward_error(l, c, 3, &t, 1), "test.yaml:1:1: layer 'ig': label 3 at position 1 is out of range [0, 3)");
+    expect_msg(tu_forward_error(l, c, 3, &t, 1), "test.yaml:1:1: layer 'ig': label 3 at position 1 is out of range [0, 3)");
     cf_layer_free(l);
 }
 
@@ -466,9 +427,9 @@ static const float cy[3] = {1, 0, 0};
 static cf_layer *contrastive(const char *yaml, cf_blob **b, cf_blob **t)
 {
     int sh[2] = {3, 2}, ysh[4] = {3, 1, 1, 1};
-    b[0] = blob_of("a", 2, sh, ca);
-    b[1] = blob_of("b", 2, sh, cb);
-    b[2] = blob_of("y", 4, ysh, cy);
+    b[0] = tu_blob_of("a", 2, sh, ca);
+    b[1] = tu_blob_of("b", 2, sh, cb);
+    b[2] = tu_blob_of("y", 4, ysh, cy);
     *t = cf_blob_new("loss");
     return tu_layer(yaml, CF_TRAIN, b, 3, t, 1);
 }
@@ -478,10 +439,10 @@ Test(contrastive, hand_computed)
     /* d = 1, 0.25, 1; pair 0 similar: 1; pair 1: (1 − 0.5)²; pair 2: max(1 − 1, 0)² = 0 */
     cf_blob *b[3], *t;
     cf_layer *l = contrastive("{name: c, type: ContrastiveLoss}", b, &t);
-    forward_ok(l, b, 3, &t, 1);
+    tu_forward(l, b, 3, &t, 1);
     expect_near(loss_of(t), 1.25 / 6, "loss over 2N");
     bool prop[3] = {true, true, false};
-    backward_with(l, &t, 1, 1.0f, prop, b, 3);
+    tu_backward_with(l, &t, 1, 1.0f, prop, b, 3);
     /* α = 1/3: pair 0: α·(1, 0); pair 1: −α·0.5/(0.5 + 1e-4)·(−0.3, −0.4); pair 2: 0 */
     double f1 = -(1.0 / 3) * 0.5 / (0.5 + 1e-4);
     const double want[6] = {1.0 / 3, 0, f1 * -0.3, f1 * -0.4, 0, 0};
@@ -496,15 +457,15 @@ Test(contrastive, legacy_version_and_margin)
 {
     cf_blob *b[3], *t;
     cf_layer *l = contrastive("{name: c, type: ContrastiveLoss, contrastive_loss_param: {legacy_version: true}}", b, &t);
-    forward_ok(l, b, 3, &t, 1);
+    tu_forward(l, b, 3, &t, 1);
     expect_near(loss_of(t), (1 + 0.75) / 6, "legacy: max(m − d, 0)");
     bool prop[3] = {true, false, false};
-    backward_with(l, &t, 1, 1.0f, prop, b, 3);
+    tu_backward_with(l, &t, 1, 1.0f, prop, b, 3);
     expect_near(cf_blob_diff(b[0])[2], -(1.0 / 3) * -0.3, "legacy: −α·Δ while m − d > 0");
     cf_layer_free(l);
 
     l = contrastive("{name: c, type: ContrastiveLoss, contrastive_loss_param: {margin: 2}}", b, &t);
-    forward_ok(l, b, 3, &t, 1);
+    tu_forward(l, b, 3, &t, 1);
     expect_near(loss_of(t), (1 + 2.25 + 1) / 6, "margin 2: (2 − 0.5)², (2 − 1)²");
     cf_layer_free(l);
 }
@@ -513,7 +474,7 @@ static void contrastive_gradcheck(const char *yaml, uint64_t seed)
 {
     int sh[2] = {6, 4}, ysh[1] = {6};
     float y[6] = {1, 0, 0, 1, 0, 0};
-    cf_blob *b[3] = {tu_blob("a", 2, sh, -1, 1, seed), tu_blob("b", 2, sh, -1, 1, seed + 1), blob_of("y", 1, ysh, y)};
+    cf_blob *b[3] = {tu_blob("a", 2, sh, -1, 1, seed), tu_blob("b", 2, sh, -1, 1, seed + 1), tu_blob_of("y", 1, ysh, y)};
     cf_blob *t = cf_blob_new("loss");
     cf_layer *l = tu_layer(yaml, CF_TRAIN, b, 3, &t, 1);
     bool check[3] = {true, true, false};
@@ -547,11 +508,11 @@ Test(contrastive, shape_errors)
 static double swl_loss(const char *loss_param, int naxes, const int *sh, const float *x, const int *lsh,
                        const float *lab)
 {
-    cf_blob *b[2] = {blob_of("x", naxes, sh, x), blob_of("label", naxes - 1, lsh, lab)}, *t = cf_blob_new("loss");
+    cf_blob *b[2] = {tu_blob_of("x", naxes, sh, x), tu_blob_of("label", naxes - 1, lsh, lab)}, *t = cf_blob_new("loss");
     char yaml[512];
     snprintf(yaml, sizeof yaml, "{name: loss, type: SoftmaxWithLoss, loss_param: %s}", loss_param);
     cf_layer *l = tu_layer(yaml, CF_TRAIN, b, 2, &t, 1);
-    forward_ok(l, b, 2, &t, 1);
+    tu_forward(l, b, 2, &t, 1);
     double v = loss_of(t);
     cf_layer_free(l);
     return v;
@@ -594,12 +555,12 @@ Test(class_weight, backward_scales_each_row_by_its_weight)
 {
     int sh[2] = {2, 3}, lsh[1] = {2};
     float x[6] = {1, 2, 3, 0.5f, -1, 2}, lab[2] = {2, 0};
-    cf_blob *b[2] = {blob_of("x", 2, sh, x), blob_of("label", 1, lsh, lab)}, *t = cf_blob_new("loss");
+    cf_blob *b[2] = {tu_blob_of("x", 2, sh, x), tu_blob_of("label", 1, lsh, lab)}, *t = cf_blob_new("loss");
     cf_layer *l = tu_layer("{name: loss, type: SoftmaxWithLoss, loss_param: {class_weight: [1, 2, 3]}}", CF_TRAIN, b, 2,
                            &t, 1);
-    forward_ok(l, b, 2, &t, 1);
+    tu_forward(l, b, 2, &t, 1);
     bool prop[2] = {true, false};
-    backward_with(l, &t, 1, 2.0f, prop, b, 2);
+    tu_backward_with(l, &t, 1, 2.0f, prop, b, 2);
     const double w[2] = {1.5, 0.5};
     for (int r = 0; r < 2; r++)
         for (int c = 0; c < 3; c++)
@@ -611,7 +572,7 @@ Test(class_weight, backward_scales_each_row_by_its_weight)
 Test(class_weight, gradient_with_weights_and_ignore_label)
 {
     int sh[4] = {2, 4, 2, 3}, lsh[4] = {2, 1, 2, 3};
-    cf_blob *b[2] = {tu_blob("x", 4, sh, -3, 3, 21), labels(4, lsh, 4, 22)}, *t = cf_blob_new("loss");
+    cf_blob *b[2] = {tu_blob("x", 4, sh, -3, 3, 21), tu_labels(4, lsh, 4, 22)}, *t = cf_blob_new("loss");
     cf_blob_mdata(b[1])[5] = 9;
     cf_layer *l = tu_layer("{name: loss, type: SoftmaxWithLoss, loss_param: {ignore_label: 9, class_weight: [0.5, 2, 1, 3]}}",
                            CF_TRAIN, b, 2, &t, 1);
@@ -630,7 +591,7 @@ Test(class_weight, gradient_with_weights_and_ignore_label)
 Test(class_weight, errors)
 {
     int sh[3] = {2, 3, 2}, lsh[2] = {2, 2};
-    cf_blob *b[2] = {tu_blob("x", 3, sh, -1, 1, 1), labels(2, lsh, 3, 2)}, *t = cf_blob_new("loss");
+    cf_blob *b[2] = {tu_blob("x", 3, sh, -1, 1, 1), tu_labels(2, lsh, 3, 2)}, *t = cf_blob_new("loss");
     expect_msg(tu_layer_error("{name: loss, type: SoftmaxWithLoss, loss_param: {class_weight: [1, 2]}}", CF_TRAIN, b, 2, &t, 1),
                "test.yaml:1:65: layer 'loss': loss_param.class_weight has 2 values: give one per class (3) or one per "
                "class and position (3 × 2 = 6)");

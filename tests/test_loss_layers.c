@@ -10,49 +10,10 @@
 
 /* ---- helpers ---- */
 
-static cf_blob *blob_of(const char *name, int naxes, const int *shape, const float *v)
-{
-    cf_blob *b = cf_blob_new(name);
-    cr_assert_eq(cf_blob_reshape(b, naxes, shape, NULL), 0);
-    memcpy(cf_blob_mdata(b), v, b->count * sizeof *v);
-    return b;
-}
 
-/* Random class indices in [0, C) as floats. */
-static cf_blob *labels(int naxes, const int *shape, int C, uint64_t seed)
-{
-    cf_blob *b = cf_blob_new("label");
-    cr_assert_eq(cf_blob_reshape(b, naxes, shape, NULL), 0);
-    cf_rng r;
-    cf_rng_seed(&r, seed);
-    float *d = cf_blob_mdata(b);
-    for (size_t i = 0; i < b->count; i++) d[i] = (float)cf_rng_below(&r, (uint32_t)C);
-    return b;
-}
 
-static void forward_ok(cf_layer *l, cf_blob **b, int nb, cf_blob **t, int nt)
-{
-    cf_error err;
-    char buf[2048];
-    if (l->ops->reshape(l, b, nb, t, nt, &err) || l->ops->forward(l, b, nb, t, nt, &err))
-        cr_assert_fail("forward failed: %s", cf_error_str(&err, buf, sizeof buf));
-}
 
-static const char *forward_error(cf_layer *l, cf_blob **b, int nb, cf_blob **t, int nt)
-{
-    static char buf[2048];
-    cf_error err;
-    int rc = l->ops->reshape(l, b, nb, t, nt, &err);
-    if (rc == 0) rc = l->ops->forward(l, b, nb, t, nt, &err);
-    cr_assert_neq(rc, 0, "expected forward to fail");
-    return cf_error_str(&err, buf, sizeof buf);
-}
 
-static void backward_with(cf_layer *l, cf_blob **t, int nt, float top_diff, const bool *prop, cf_blob **b, int nb)
-{
-    cf_blob_mdiff(t[0])[0] = top_diff;
-    l->ops->backward(l, t, nt, prop, b, nb);
-}
 
 #define expect_near(a, b, ...) cr_expect_float_eq((double)(a), (double)(b), 1e-5, __VA_ARGS__)
 
@@ -62,9 +23,9 @@ Test(softmax, values_sum_to_one_and_follow_exp)
 {
     int sh[2] = {2, 3};
     float x[6] = {1, 2, 3, 1000, 1001, 999}; /* the second row would overflow without the max shift */
-    cf_blob *b = blob_of("x", 2, sh, x), *t = cf_blob_new("y");
+    cf_blob *b = tu_blob_of("x", 2, sh, x), *t = cf_blob_new("y");
     cf_layer *l = tu_layer("{name: sm, type: Softmax}", CF_TRAIN, &b, 1, &t, 1);
-    forward_ok(l, &b, 1, &t, 1);
+    tu_forward(l, &b, 1, &t, 1);
     const float *y = cf_blob_data(t);
     double z0 = exp(1) + exp(2) + exp(3), z1 = exp(1) + exp(2) + exp(0);
     expect_near(y[0], exp(1) / z0, "y[0]");
@@ -82,7 +43,7 @@ Test(softmax, axis_2_normalises_along_that_axis)
     int sh[3] = {2, 3, 4};
     cf_blob *b = tu_blob("x", 3, sh, -2, 2, 11), *t = cf_blob_new("y");
     cf_layer *l = tu_layer("{name: sm, type: Softmax, softmax_param: {axis: -1}}", CF_TRAIN, &b, 1, &t, 1);
-    forward_ok(l, &b, 1, &t, 1);
+    tu_forward(l, &b, 1, &t, 1);
     const float *y = cf_blob_data(t), *x = cf_blob_data(b);
     for (int r = 0; r < 6; r++) {
         double z = 0, s = 0;
@@ -143,11 +104,11 @@ Test(softmax_loss, hand_computed_2x3)
 {
     int sh[2] = {2, 3}, lsh[1] = {2};
     float x[6] = {1, 2, 3, 0.5f, -1, 2}, lab[2] = {2, 0};
-    cf_blob *b[2] = {blob_of("x", 2, sh, x), blob_of("label", 1, lsh, lab)};
+    cf_blob *b[2] = {tu_blob_of("x", 2, sh, x), tu_blob_of("label", 1, lsh, lab)};
     cf_blob *t[2] = {cf_blob_new("loss"), cf_blob_new("prob")};
     cf_layer *l = tu_layer("{name: loss, type: SoftmaxWithLoss}", CF_TRAIN, b, 2, t, 2);
     cr_assert(l->ops->is_loss);
-    forward_ok(l, b, 2, t, 2);
+    tu_forward(l, b, 2, t, 2);
     double want = (nll3(x, 2) + nll3(x + 3, 0)) / 2; /* VALID: 2 labelled rows */
     cr_assert_eq(t[0]->count, 1);
     cr_assert_eq(t[0]->naxes, 0);
@@ -160,7 +121,7 @@ Test(softmax_loss, hand_computed_2x3)
     float *ldiff = cf_blob_mdiff(b[1]);
     ldiff[0] = ldiff[1] = 7;
     bool prop[2] = {true, true};
-    backward_with(l, t, 2, 3.0f, prop, b, 2);
+    tu_backward_with(l, t, 2, 3.0f, prop, b, 2);
     const float *dx = cf_blob_diff(b[0]);
     for (int r = 0; r < 2; r++)
         for (int c = 0; c < 3; c++) {
@@ -182,12 +143,12 @@ static const float nlab[4] = {2, 0, 1, 9}; /* 9 is the ignore_label */
 static double norm_case(const char *norm_yaml)
 {
     int sh[3] = {2, 3, 2}, lsh[2] = {2, 2};
-    cf_blob *b[2] = {blob_of("x", 3, sh, nx), blob_of("label", 2, lsh, nlab)};
+    cf_blob *b[2] = {tu_blob_of("x", 3, sh, nx), tu_blob_of("label", 2, lsh, nlab)};
     cf_blob *t = cf_blob_new("loss");
     char yaml[256];
     snprintf(yaml, sizeof yaml, "{name: loss, type: SoftmaxWithLoss, loss_param: {ignore_label: 9%s}}", norm_yaml);
     cf_layer *l = tu_layer(yaml, CF_TRAIN, b, 2, &t, 1);
-    forward_ok(l, b, 2, &t, 1);
+    tu_forward(l, b, 2, &t, 1);
     double loss = cf_blob_data(t)[0];
     cf_layer_free(l);
     return loss;
@@ -223,14 +184,14 @@ Test(softmax_loss, normalization_modes)
 Test(softmax_loss, ignored_positions_get_zero_gradient)
 {
     int sh[3] = {2, 3, 2}, lsh[2] = {2, 2};
-    cf_blob *b[2] = {blob_of("x", 3, sh, nx), blob_of("label", 2, lsh, nlab)};
+    cf_blob *b[2] = {tu_blob_of("x", 3, sh, nx), tu_blob_of("label", 2, lsh, nlab)};
     cf_blob *t = cf_blob_new("loss");
     cf_layer *l = tu_layer("{name: loss, type: SoftmaxWithLoss, loss_param: {ignore_label: 9}}", CF_TRAIN, b, 2, &t, 1);
-    forward_ok(l, b, 2, &t, 1);
+    tu_forward(l, b, 2, &t, 1);
     float *dx = cf_blob_mdiff(b[0]);
     for (int i = 0; i < 12; i++) dx[i] = 5;
     bool prop[2] = {true, false};
-    backward_with(l, &t, 1, 1.0f, prop, b, 2);
+    tu_backward_with(l, &t, 1, 1.0f, prop, b, 2);
     dx = cf_blob_mdiff(b[0]);
     for (int c = 0; c < 3; c++) cr_expect_eq(dx[6 + c * 2 + 1], 0.0f, "ignored position, class %d", c);
     cr_expect_neq(dx[0], 0.0f);
@@ -240,7 +201,7 @@ Test(softmax_loss, ignored_positions_get_zero_gradient)
 static void swl_gradcheck(const char *yaml, bool with_ignore)
 {
     int sh[4] = {2, 4, 2, 3}, lsh[4] = {2, 1, 2, 3};
-    cf_blob *b[2] = {tu_blob("x", 4, sh, -3, 3, 21), labels(4, lsh, 4, 22)};
+    cf_blob *b[2] = {tu_blob("x", 4, sh, -3, 3, 21), tu_labels(4, lsh, 4, 22)};
     if (with_ignore) { /* a few positions labelled 1, the ignore_label below, plus one explicit */
         float *lab = cf_blob_mdata(b[1]);
         lab[0] = 1;
@@ -274,7 +235,7 @@ Test(softmax_loss, gradient_ignore_none)
 Test(softmax_loss, gradient_axis_2)
 {
     int sh[3] = {3, 2, 4}, lsh[2] = {3, 2};
-    cf_blob *b[2] = {tu_blob("x", 3, sh, -3, 3, 23), labels(2, lsh, 4, 24)};
+    cf_blob *b[2] = {tu_blob("x", 3, sh, -3, 3, 23), tu_labels(2, lsh, 4, 24)};
     cf_blob *t = cf_blob_new("loss");
     cf_layer *l = tu_layer("{name: loss, type: SoftmaxWithLoss, softmax_param: {axis: 2}}", CF_TRAIN, b, 2, &t, 1);
     bool check[2] = {true, false};
@@ -286,16 +247,16 @@ Test(softmax_loss, label_out_of_range_is_a_forward_error)
 {
     int sh[2] = {2, 3}, lsh[1] = {2};
     float x[6] = {0}, lab[2] = {1, 3};
-    cf_blob *b[2] = {blob_of("x", 2, sh, x), blob_of("label", 1, lsh, lab)};
+    cf_blob *b[2] = {tu_blob_of("x", 2, sh, x), tu_blob_of("label", 1, lsh, lab)};
     cf_blob *t = cf_blob_new("loss");
     cf_layer *l = tu_layer("{name: loss, type: SoftmaxWithLoss}", CF_TRAIN, b, 2, &t, 1);
-    cr_assert_str_eq(forward_error(l, b, 2, &t, 1),
+    cr_assert_str_eq(tu_forward_error(l, b, 2, &t, 1),
                      "test.yaml:1:1: layer 'loss': label 3 at position 1 is out of range [0, 3)");
     cf_blob_mdata(b[1])[1] = -1;
-    cr_assert_str_eq(forward_error(l, b, 2, &t, 1),
+    cr_assert_str_eq(tu_forward_error(l, b, 2, &t, 1),
                      "test.yaml:1:1: layer 'loss': label -1 at position 1 is out of range [0, 3)");
     cf_blob_mdata(b[1])[1] = 1.5f;
-    cr_assert_str_eq(forward_error(l, b, 2, &t, 1),
+    cr_assert_str_eq(tu_forward_error(l, b, 2, &t, 1),
                      "test.yaml:1:1: layer 'loss': label 1.5 at position 1 is not a whole class index");
     cf_layer_free(l);
 }
@@ -304,11 +265,11 @@ Test(softmax_loss, ignored_label_may_be_out_of_range)
 {
     int sh[2] = {2, 3}, lsh[1] = {2};
     float x[6] = {1, 2, 3, 0, 0, 0}, lab[2] = {0, 255};
-    cf_blob *b[2] = {blob_of("x", 2, sh, x), blob_of("label", 1, lsh, lab)};
+    cf_blob *b[2] = {tu_blob_of("x", 2, sh, x), tu_blob_of("label", 1, lsh, lab)};
     cf_blob *t = cf_blob_new("loss");
     cf_layer *l = tu_layer("{name: loss, type: SoftmaxWithLoss, loss_param: {ignore_label: 255}}", CF_TRAIN, b, 2,
                            &t, 1);
-    forward_ok(l, b, 2, &t, 1);
+    tu_forward(l, b, 2, &t, 1);
     expect_near(cf_blob_data(t)[0], nll3(x, 0), "only row 0 counts");
     cf_layer_free(l);
 }
@@ -352,10 +313,10 @@ static const float alab[6] = {1, 0, 2, 1, 0, 7};
 static void accuracy_case(const char *yaml, float want, const float *want_per_class)
 {
     int sh[2] = {6, 4}, lsh[1] = {6};
-    cf_blob *b[2] = {blob_of("x", 2, sh, ax), blob_of("label", 1, lsh, alab)};
+    cf_blob *b[2] = {tu_blob_of("x", 2, sh, ax), tu_blob_of("label", 1, lsh, alab)};
     cf_blob *t[2] = {cf_blob_new("acc"), cf_blob_new("per_class")};
     cf_layer *l = tu_layer(yaml, CF_TEST, b, 2, t, 2);
-    forward_ok(l, b, 2, t, 2);
+    tu_forward(l, b, 2, t, 2);
     cr_assert_eq(t[0]->count, 1);
     expect_near(cf_blob_data(t[0])[0], want, "accuracy");
     cr_assert_eq(t[1]->naxes, 1);
@@ -381,10 +342,10 @@ Test(accuracy, inner_positions_along_axis)
     /* 1 × 3 × 2: two positions; classes along axis 1 */
     int sh[3] = {1, 3, 2}, lsh[2] = {1, 2};
     float x[6] = {0.1f, 0.9f, 0.8f, 0.05f, 0.1f, 0.05f}, lab[2] = {1, 1};
-    cf_blob *b[2] = {blob_of("x", 3, sh, x), blob_of("label", 2, lsh, lab)};
+    cf_blob *b[2] = {tu_blob_of("x", 3, sh, x), tu_blob_of("label", 2, lsh, lab)};
     cf_blob *t = cf_blob_new("acc");
     cf_layer *l = tu_layer("{name: acc, type: Accuracy}", CF_TEST, b, 2, &t, 1);
-    forward_ok(l, b, 2, &t, 1);
+    tu_forward(l, b, 2, &t, 1);
     expect_near(cf_blob_data(t)[0], 0.5, "position 0 right, position 1 wrong");
     cf_layer_free(l);
 }
@@ -400,12 +361,12 @@ Test(accuracy, not_a_loss_and_no_gradient)
 Test(accuracy, errors)
 {
     int sh[2] = {6, 4}, lsh[1] = {6};
-    cf_blob *b[2] = {blob_of("x", 2, sh, ax), blob_of("label", 1, lsh, alab)};
+    cf_blob *b[2] = {tu_blob_of("x", 2, sh, ax), tu_blob_of("label", 1, lsh, alab)};
     cf_blob *t = cf_blob_new("acc");
     const char *msg = tu_layer_error("{name: acc, type: Accuracy, accuracy_param: {top_k: 5}}", CF_TEST, b, 2, &t, 1);
     cr_assert(strstr(msg, "layer 'acc': top_k 5 is more than the 4 classes"), "%s", msg);
     cf_layer *l = tu_layer("{name: acc, type: Accuracy}", CF_TEST, b, 2, &t, 1);
-    cr_assert_str_eq(forward_error(l, b, 2, &t, 1),
+    cr_assert_str_eq(tu_forward_error(l, b, 2, &t, 1),
                      "test.yaml:1:1: layer 'acc': label 7 at position 5 is out of range [0, 4)");
     cf_layer_free(l);
 }
@@ -416,10 +377,10 @@ Test(concat, values_along_axis_1)
 {
     int s0[3] = {2, 1, 2}, s1[3] = {2, 2, 2};
     float x0[4] = {1, 2, 3, 4}, x1[8] = {10, 11, 12, 13, 14, 15, 16, 17};
-    cf_blob *b[2] = {blob_of("a", 3, s0, x0), blob_of("b", 3, s1, x1)};
+    cf_blob *b[2] = {tu_blob_of("a", 3, s0, x0), tu_blob_of("b", 3, s1, x1)};
     cf_blob *t = cf_blob_new("y");
     cf_layer *l = tu_layer("{name: cat, type: Concat}", CF_TRAIN, b, 2, &t, 1);
-    forward_ok(l, b, 2, &t, 1);
+    tu_forward(l, b, 2, &t, 1);
     cr_assert_eq(t->naxes, 3);
     cr_assert_eq(t->shape[0], 2);
     cr_assert_eq(t->shape[1], 3);
@@ -471,7 +432,7 @@ Test(eltwise, sum_with_coeff_values_and_gradient)
     cf_blob *t = cf_blob_new("y");
     cf_layer *l = tu_layer("{name: e, type: Eltwise, eltwise_param: {operation: SUM, coeff: [1, -0.5, 2]}}", CF_TRAIN,
                            b, 3, &t, 1);
-    forward_ok(l, b, 3, &t, 1);
+    tu_forward(l, b, 3, &t, 1);
     for (int i = 0; i < 12; i++)
         expect_near(cf_blob_data(t)[i],
                     cf_blob_data(b[0])[i] - 0.5 * cf_blob_data(b[1])[i] + 2 * cf_blob_data(b[2])[i], "y[%d]", i);
@@ -486,7 +447,7 @@ static void prod_case(const char *yaml)
                      tu_blob("c", 2, s, 0.5f, 1.5f, 46)};
     cf_blob *t = cf_blob_new("y");
     cf_layer *l = tu_layer(yaml, CF_TRAIN, b, 3, &t, 1);
-    forward_ok(l, b, 3, &t, 1);
+    tu_forward(l, b, 3, &t, 1);
     for (int i = 0; i < 12; i++)
         expect_near(cf_blob_data(t)[i], cf_blob_data(b[0])[i] * cf_blob_data(b[1])[i] * cf_blob_data(b[2])[i],
                     "y[%d]", i);
@@ -504,10 +465,10 @@ Test(eltwise, stable_prod_gradient_through_a_zero)
 {
     int s[1] = {2};
     float x0[2] = {0, 2}, x1[2] = {3, 4};
-    cf_blob *b[2] = {blob_of("a", 1, s, x0), blob_of("b", 1, s, x1)};
+    cf_blob *b[2] = {tu_blob_of("a", 1, s, x0), tu_blob_of("b", 1, s, x1)};
     cf_blob *t = cf_blob_new("y");
     cf_layer *l = tu_layer("{name: e, type: Eltwise, eltwise_param: {operation: PROD}}", CF_TRAIN, b, 2, &t, 1);
-    forward_ok(l, b, 2, &t, 1);
+    tu_forward(l, b, 2, &t, 1);
     float *dy = cf_blob_mdiff(t);
     dy[0] = dy[1] = 1;
     bool prop[2] = {true, true};
@@ -529,7 +490,7 @@ Test(eltwise, max_gradient_well_separated)
     }
     cf_blob *t = cf_blob_new("y");
     cf_layer *l = tu_layer("{name: e, type: Eltwise, eltwise_param: {operation: MAX}}", CF_TRAIN, b, 3, &t, 1);
-    forward_ok(l, b, 3, &t, 1);
+    tu_forward(l, b, 3, &t, 1);
     for (int i = 0; i < 15; i++) {
         float m = fmaxf(fmaxf(cf_blob_data(b[0])[i], cf_blob_data(b[1])[i]), cf_blob_data(b[2])[i]);
         cr_expect_eq(cf_blob_data(t)[i], m, "y[%d]", i);
@@ -542,10 +503,10 @@ Test(eltwise, max_tie_goes_to_the_first_bottom)
 {
     int s[1] = {2};
     float x0[2] = {1, 0}, x1[2] = {1, 5};
-    cf_blob *b[2] = {blob_of("a", 1, s, x0), blob_of("b", 1, s, x1)};
+    cf_blob *b[2] = {tu_blob_of("a", 1, s, x0), tu_blob_of("b", 1, s, x1)};
     cf_blob *t = cf_blob_new("y");
     cf_layer *l = tu_layer("{name: e, type: Eltwise, eltwise_param: {operation: max}}", CF_TRAIN, b, 2, &t, 1);
-    forward_ok(l, b, 2, &t, 1);
+    tu_forward(l, b, 2, &t, 1);
     float *dy = cf_blob_mdiff(t);
     dy[0] = 2, dy[1] = 3;
     bool prop[2] = {true, true};
@@ -579,14 +540,14 @@ Test(euclidean_loss, hand_computed)
 {
     int s[2] = {2, 2};
     float a[4] = {1, 2, 3, 4}, c[4] = {0, 2, 1, 1};
-    cf_blob *b[2] = {blob_of("a", 2, s, a), blob_of("b", 2, s, c)};
+    cf_blob *b[2] = {tu_blob_of("a", 2, s, a), tu_blob_of("b", 2, s, c)};
     cf_blob *t = cf_blob_new("loss");
     cf_layer *l = tu_layer("{name: l2, type: EuclideanLoss}", CF_TRAIN, b, 2, &t, 1);
     cr_assert(l->ops->is_loss);
-    forward_ok(l, b, 2, &t, 1);
+    tu_forward(l, b, 2, &t, 1);
     expect_near(cf_blob_data(t)[0], (1 + 0 + 4 + 9) / 4.0, "14 / (2·2)");
     bool prop[2] = {true, true};
-    backward_with(l, &t, 1, 0.5f, prop, b, 2);
+    tu_backward_with(l, &t, 1, 0.5f, prop, b, 2);
     float want[4] = {1, 0, 2, 3};
     for (int i = 0; i < 4; i++) {
         expect_near(cf_blob_diff(b[0])[i], want[i] * 0.5 / 2, "da[%d]", i);

@@ -18,42 +18,10 @@
 
 /* ---- helpers ---- */
 
-static void forward(cf_layer *l, cf_blob **b, int nb, cf_blob **t, int nt)
-{
-    cf_error err;
-    char buf[2048];
-    if (l->ops->reshape(l, b, nb, t, nt, &err) || l->ops->forward(l, b, nb, t, nt, &err))
-        cr_assert_fail("forward failed: %s", cf_error_str(&err, buf, sizeof buf));
-}
 
-/* Forward expected to fail: its message. */
-static const char *forward_error(cf_layer *l, cf_blob **b, int nb, cf_blob **t, int nt)
-{
-    static char buf[2048];
-    cf_error err;
-    int rc = l->ops->reshape(l, b, nb, t, nt, &err);
-    if (!rc) rc = l->ops->forward(l, b, nb, t, nt, &err);
-    cr_assert_neq(rc, 0, "forward was expected to fail");
-    return cf_error_str(&err, buf, sizeof buf);
-}
 
-static void set_data(cf_blob *b, const float *v) { memcpy(cf_blob_mdata(b), v, b->count * sizeof(float)); }
 
-static void assert_data(const cf_blob *b, const float *want, double tol)
-{
-    const float *d = cf_blob_data(b);
-    for (size_t i = 0; i < b->count; i++)
-        cr_assert(fabs(d[i] - want[i]) <= tol, "%s[%zu] = %.7g, want %.7g", b->name ? b->name : "blob", i, d[i],
-                  want[i]);
-}
 
-static void assert_diff(const cf_blob *b, const float *want, double tol)
-{
-    const float *d = cf_blob_diff(b);
-    for (size_t i = 0; i < b->count; i++)
-        cr_assert(fabs(d[i] - want[i]) <= tol, "%s diff[%zu] = %.7g, want %.7g", b->name ? b->name : "blob", i, d[i],
-                  want[i]);
-}
 
 /* Shape given as a string, e.g. "2 3 4 5 (120)" (cf_blob_shape_str's form). */
 static void assert_shape(const cf_blob *b, const char *want)
@@ -67,11 +35,6 @@ static cf_blob *blob(const char *name, int naxes, const int *shape, uint64_t see
     return tu_blob(name, naxes, shape, -1, 1, seed);
 }
 
-static cf_blob *blob4(const char *name, int n, int c, int h, int w, uint64_t seed)
-{
-    int shape[4] = {n, c, h, w};
-    return blob(name, 4, shape, seed);
-}
 
 /* 0, 1, 2, ... in order. */
 static void fill_iota(cf_blob *b)
@@ -80,23 +43,6 @@ static void fill_iota(cf_blob *b)
     for (size_t i = 0; i < b->count; i++) d[i] = (float)i;
 }
 
-/* Distinct values 0.1 apart in random order: no ties for MAX to break
- * and none changing hands under a 1e-2 step. */
-static void fill_permutation(cf_blob *b, uint64_t seed)
-{
-    cf_rng r;
-    cf_rng_seed(&r, seed);
-    float *d = cf_blob_mdata(b);
-    size_t n = b->count;
-    for (size_t i = 0; i < n; i++) d[i] = (float)i;
-    for (size_t i = n - 1; i > 0; i--) {
-        size_t j = cf_rng_below(&r, (uint32_t)(i + 1));
-        float t = d[i];
-        d[i] = d[j];
-        d[j] = t;
-    }
-    for (size_t i = 0; i < n; i++) d[i] = 0.1f * d[i] - 0.05f * (float)n;
-}
 
 static void free_blobs(cf_blob **b, int n)
 {
@@ -111,14 +57,14 @@ Test(slice, points_along_axis_1)
     cf_blob *x = blob("x", 2, s, 1), *t[3] = {cf_blob_new("a"), cf_blob_new("b"), cf_blob_new("c")};
     fill_iota(x);
     cf_layer *l = tu_layer("{name: s, type: Slice, slice_param: {slice_point: [1, 3]}}", CF_TRAIN, &x, 1, t, 3);
-    forward(l, &x, 1, t, 3);
+    tu_forward(l, &x, 1, t, 3);
     assert_shape(t[0], "2 1 (2)");
     assert_shape(t[1], "2 2 (4)");
     assert_shape(t[2], "2 2 (4)");
     float a[2] = {0, 5}, b[4] = {1, 2, 6, 7}, c[4] = {3, 4, 8, 9};
-    assert_data(t[0], a, 0);
-    assert_data(t[1], b, 0);
-    assert_data(t[2], c, 0);
+    tu_assert_data(t[0], a, 0);
+    tu_assert_data(t[1], b, 0);
+    tu_assert_data(t[2], c, 0);
 
     /* backward puts each top's diff back in its rows */
     for (int i = 0; i < 3; i++) {
@@ -128,7 +74,7 @@ Test(slice, points_along_axis_1)
     bool prop = true;
     l->ops->backward(l, t, 3, &prop, &x, 1);
     float dx[10] = {100, 200, 201, 300, 301, 101, 202, 203, 302, 303};
-    assert_diff(x, dx, 0);
+    tu_assert_diff(x, dx, 0);
     cf_layer_free(l);
     cf_blob_free(x);
     free_blobs(t, 3);
@@ -141,11 +87,11 @@ Test(slice, equal_split_and_legacy_slice_dim)
     fill_iota(x);
     /* slice_dim 0: rows 0-1 and 2-3 */
     cf_layer *l = tu_layer("{name: s, type: Slice, slice_param: {slice_dim: 0}}", CF_TRAIN, &x, 1, t, 2);
-    forward(l, &x, 1, t, 2);
+    tu_forward(l, &x, 1, t, 2);
     assert_shape(t[0], "2 3 (6)");
     float a[6] = {0, 1, 2, 3, 4, 5}, b[6] = {6, 7, 8, 9, 10, 11};
-    assert_data(t[0], a, 0);
-    assert_data(t[1], b, 0);
+    tu_assert_data(t[0], a, 0);
+    tu_assert_data(t[1], b, 0);
     cf_layer_free(l);
 
     /* default axis 1 cannot split 3 into 2 equal pieces */
@@ -158,7 +104,7 @@ Test(slice, equal_split_and_legacy_slice_dim)
 
 Test(slice, gradients)
 {
-    cf_blob *x = blob4("x", 2, 6, 3, 2, 3), *t[3] = {cf_blob_new("a"), cf_blob_new("b"), cf_blob_new("c")};
+    cf_blob *x = tu_blob4("x", 2, 6, 3, 2, 3), *t[3] = {cf_blob_new("a"), cf_blob_new("b"), cf_blob_new("c")};
     cf_layer *l = tu_layer("{name: s, type: Slice, slice_param: {axis: 1, slice_point: [2, 5]}}", CF_TRAIN, &x, 1, t,
                            3);
     tu_gradcheck(l, &x, 1, t, 3, NULL, GC_STEP, GC_TOL);
@@ -176,7 +122,7 @@ Test(slice, gradients)
 
 Test(slice, bad_points_are_errors)
 {
-    cf_blob *x = blob4("x", 2, 5, 1, 1, 1), *t[3] = {cf_blob_new("a"), cf_blob_new("b"), cf_blob_new("c")};
+    cf_blob *x = tu_blob4("x", 2, 5, 1, 1, 1), *t[3] = {cf_blob_new("a"), cf_blob_new("b"), cf_blob_new("c")};
     cr_assert_str_eq(tu_layer_error("name: s\ntype: Slice\nslice_param: {slice_point: [3, 2]}", CF_TRAIN, &x, 1, t, 3),
                      "test.yaml:3:32: layer 's': slice_point 2 is not greater than the point before it (3)");
     cr_assert_str_eq(tu_layer_error("name: s\ntype: Slice\nslice_param: {slice_point: [2, 2]}", CF_TRAIN, &x, 1, t, 3),
@@ -207,22 +153,22 @@ Test(argmax, ties_top_k_2_and_out_max_val)
     int s[2] = {2, 5};
     cf_blob *x = blob("x", 2, s, 1), *y = cf_blob_new("y");
     float xv[10] = {1, 3, 3, 0, 2, /**/ 5, -1, 5, 5, 4};
-    set_data(x, xv);
+    tu_set_data(x, xv);
     cf_layer *l = tu_layer("{name: a, type: ArgMax, argmax_param: {top_k: 2, out_max_val: true}}", CF_TEST, &x, 1,
                            &y, 1);
-    forward(l, &x, 1, &y, 1);
+    tu_forward(l, &x, 1, &y, 1);
     assert_shape(y, "2 2 2 (8)");
     float want[8] = {2, 1, 3, 3, /**/ 3, 2, 5, 5};
-    assert_data(y, want, 0);
+    tu_assert_data(y, want, 0);
     cr_assert_null(l->ops->backward);
     cf_layer_free(l);
 
     /* top_k 1, indices only: N × 1 × 1 (three axes at least) */
     l = tu_layer("{name: a, type: ArgMax}", CF_TEST, &x, 1, &y, 1);
-    forward(l, &x, 1, &y, 1);
+    tu_forward(l, &x, 1, &y, 1);
     assert_shape(y, "2 1 1 (2)");
     float want1[2] = {2, 3};
-    assert_data(y, want1, 0);
+    tu_assert_data(y, want1, 0);
     cf_layer_free(l);
     cf_blob_free(x);
     cf_blob_free(y);
@@ -230,14 +176,14 @@ Test(argmax, ties_top_k_2_and_out_max_val)
 
 Test(argmax, over_all_of_chw_per_item)
 {
-    cf_blob *x = blob4("x", 2, 2, 1, 3, 1), *y = cf_blob_new("y");
+    cf_blob *x = tu_blob4("x", 2, 2, 1, 3, 1), *y = cf_blob_new("y");
     float xv[12] = {0, 9, 1, 2, 8, 3, /**/ 7, 0, 0, 0, 0, 6};
-    set_data(x, xv);
+    tu_set_data(x, xv);
     cf_layer *l = tu_layer("{name: a, type: ArgMax, argmax_param: {top_k: 3}}", CF_TEST, &x, 1, &y, 1);
-    forward(l, &x, 1, &y, 1);
+    tu_forward(l, &x, 1, &y, 1);
     assert_shape(y, "2 1 3 1 (6)");
     float want[6] = {1, 4, 5, /**/ 0, 5, 4}; /* item 1: 7, 6, then the last of the zeros */
-    assert_data(y, want, 0);
+    tu_assert_data(y, want, 0);
     cf_layer_free(l);
     cf_blob_free(x);
     cf_blob_free(y);
@@ -249,21 +195,21 @@ Test(argmax, along_an_axis)
     int s[3] = {1, 3, 4};
     cf_blob *x = blob("x", 3, s, 1), *y = cf_blob_new("y");
     float xv[12] = {1, 5, 0, 2, /**/ 4, 5, -1, 2, /**/ 3, 0, -2, 2};
-    set_data(x, xv);
+    tu_set_data(x, xv);
     cf_layer *l = tu_layer("{name: a, type: ArgMax, argmax_param: {axis: 1, top_k: 2}}", CF_TEST, &x, 1, &y, 1);
-    forward(l, &x, 1, &y, 1);
+    tu_forward(l, &x, 1, &y, 1);
     assert_shape(y, "1 2 4 (8)");
     float idx[8] = {1, 1, 0, 2, /**/ 2, 0, 1, 1};
-    assert_data(y, idx, 0);
+    tu_assert_data(y, idx, 0);
     cf_layer_free(l);
 
     /* out_max_val with an axis gives the values instead */
     l = tu_layer("{name: a, type: ArgMax, argmax_param: {axis: -2, top_k: 2, out_max_val: true}}", CF_TEST, &x, 1, &y,
                  1);
-    forward(l, &x, 1, &y, 1);
+    tu_forward(l, &x, 1, &y, 1);
     assert_shape(y, "1 2 4 (8)");
     float val[8] = {4, 5, 0, 2, /**/ 3, 5, -1, 2};
-    assert_data(y, val, 0);
+    tu_assert_data(y, val, 0);
     cf_layer_free(l);
     cf_blob_free(x);
     cf_blob_free(y);
@@ -271,7 +217,7 @@ Test(argmax, along_an_axis)
 
 Test(argmax, bad_parameters)
 {
-    cf_blob *x = blob4("x", 2, 3, 1, 2, 1), *y = cf_blob_new("y");
+    cf_blob *x = tu_blob4("x", 2, 3, 1, 2, 1), *y = cf_blob_new("y");
     cr_assert_str_eq(tu_layer_error("name: a\ntype: ArgMax\nargmax_param: {top_k: 0}", CF_TEST, &x, 1, &y, 1),
                      "test.yaml:3:23: layer 'a': argmax_param: top_k 0 must be at least 1");
     cr_assert_str_eq(tu_layer_error("name: a\ntype: ArgMax\nargmax_param: {top_k: 7}", CF_TEST, &x, 1, &y, 1),
@@ -290,15 +236,15 @@ Test(argmax, bad_parameters)
 
 Test(crop, window_values_and_backward)
 {
-    cf_blob *a = blob4("a", 1, 2, 4, 5, 1), *b = blob4("b", 1, 1, 2, 3, 2), *y = cf_blob_new("y");
+    cf_blob *a = tu_blob4("a", 1, 2, 4, 5, 1), *b = tu_blob4("b", 1, 1, 2, 3, 2), *y = cf_blob_new("y");
     fill_iota(a);
     cf_blob *bot[2] = {a, b};
     cf_layer *l = tu_layer("{name: c, type: Crop, crop_param: {offset: [1, 2]}}", CF_TRAIN, bot, 2, &y, 1);
-    forward(l, bot, 2, &y, 1);
+    tu_forward(l, bot, 2, &y, 1);
     /* axis 2: N and C from a, H and W from b; y[c][i][j] = a[c][1 + i][2 + j] */
     assert_shape(y, "1 2 2 3 (12)");
     float want[12] = {7, 8, 9, 12, 13, 14, /**/ 27, 28, 29, 32, 33, 34};
-    assert_data(y, want, 0);
+    tu_assert_data(y, want, 0);
 
     float *dy = cf_blob_mdiff(y);
     for (int i = 0; i < 12; i++) dy[i] = (float)(i + 1);
@@ -311,17 +257,17 @@ Test(crop, window_values_and_backward)
     for (int c = 0; c < 2; c++)
         for (int i = 0; i < 2; i++)
             for (int j = 0; j < 3; j++) wa[c * 20 + (1 + i) * 5 + 2 + j] = (float)(c * 6 + i * 3 + j + 1);
-    assert_diff(a, wa, 0);
+    tu_assert_diff(a, wa, 0);
     float wb[6] = {0};
-    assert_diff(b, wb, 0);
+    tu_assert_diff(b, wb, 0);
     cf_layer_free(l);
 
     /* axis 1, one offset for every cropped axis */
     l = tu_layer("{name: c, type: Crop, crop_param: {axis: 1, offset: 1}}", CF_TRAIN, bot, 2, &y, 1);
-    forward(l, bot, 2, &y, 1);
+    tu_forward(l, bot, 2, &y, 1);
     assert_shape(y, "1 1 2 3 (6)");
     float want1[6] = {26, 27, 28, 31, 32, 33};
-    assert_data(y, want1, 0);
+    tu_assert_data(y, want1, 0);
     cf_layer_free(l);
     cf_blob_free(a);
     cf_blob_free(b);
@@ -330,7 +276,7 @@ Test(crop, window_values_and_backward)
 
 Test(crop, gradient)
 {
-    cf_blob *bot[2] = {blob4("a", 2, 3, 5, 4, 1), blob4("b", 2, 2, 3, 2, 2)}, *y = cf_blob_new("y");
+    cf_blob *bot[2] = {tu_blob4("a", 2, 3, 5, 4, 1), tu_blob4("b", 2, 2, 3, 2, 2)}, *y = cf_blob_new("y");
     cf_layer *l = tu_layer("{name: c, type: Crop, crop_param: {axis: 1, offset: [1, 2, 1]}}", CF_TRAIN, bot, 2, &y, 1);
     assert_shape(y, "2 2 3 2 (24)");
     tu_gradcheck(l, bot, 2, &y, 1, NULL, GC_STEP, GC_TOL);
@@ -345,7 +291,7 @@ Test(crop, gradient)
 
 Test(crop, bad_parameters)
 {
-    cf_blob *bot[2] = {blob4("a", 1, 2, 4, 5, 1), blob4("b", 1, 1, 2, 3, 2)}, *y = cf_blob_new("y");
+    cf_blob *bot[2] = {tu_blob4("a", 1, 2, 4, 5, 1), tu_blob4("b", 1, 1, 2, 3, 2)}, *y = cf_blob_new("y");
     cr_assert_str_eq(tu_layer_error("name: c\ntype: Crop\ncrop_param: {offset: [3, 2]}", CF_TRAIN, bot, 2, &y, 1),
                      "test.yaml:3:23: layer 'c': crop_param: offset 3 on axis 2 is too large: 3 + 2 (bottom 1) is "
                      "past bottom 0's size 4");
@@ -407,19 +353,19 @@ static void ref_deconv(const deconv_geom *r, const float *x, const float *w, con
 
 static void deconv_against_reference(const char *yaml, deconv_geom r, uint64_t seed)
 {
-    cf_blob *x = blob4("x", r.N, r.C, r.H, r.W, seed), *y = cf_blob_new("y");
+    cf_blob *x = tu_blob4("x", r.N, r.C, r.H, r.W, seed), *y = cf_blob_new("y");
     cf_layer *l = tu_layer(yaml, CF_TRAIN, &x, 1, &y, 1);
     r.Ho = r.sh * (r.H - 1) + r.dh * (r.kh - 1) + 1 - 2 * r.ph;
     r.Wo = r.sw * (r.W - 1) + r.dw * (r.kw - 1) + 1 - 2 * r.pw;
     tu_fill(l->param[0], -1, 1, seed + 1);
     if (l->nparam > 1) tu_fill(l->param[1], -1, 1, seed + 2);
-    forward(l, &x, 1, &y, 1);
+    tu_forward(l, &x, 1, &y, 1);
     char want_shape[64];
     snprintf(want_shape, sizeof want_shape, "%d %d %d %d (%d)", r.N, r.M, r.Ho, r.Wo, r.N * r.M * r.Ho * r.Wo);
     assert_shape(y, want_shape);
     float *want = malloc(y->count * sizeof(float));
     ref_deconv(&r, cf_blob_data(x), cf_blob_data(l->param[0]), l->nparam > 1 ? cf_blob_data(l->param[1]) : NULL, want);
-    assert_data(y, want, 1e-4);
+    tu_assert_data(y, want, 1e-4);
     free(want);
     cf_layer_free(l);
     cf_blob_free(x);
@@ -432,39 +378,39 @@ Test(deconvolution, hand_computed_2x2)
      * its own copy of w, shifted by stride (1: the stamps overlap, 2: they
      * tile the 4x4 top). */
     float xv[4] = {1, 2, 3, 4}, wv[4] = {1, 10, 100, 1000};
-    cf_blob *x = blob4("x", 1, 1, 2, 2, 1), *y = cf_blob_new("y");
-    set_data(x, xv);
+    cf_blob *x = tu_blob4("x", 1, 1, 2, 2, 1), *y = cf_blob_new("y");
+    tu_set_data(x, xv);
     cf_layer *l = tu_layer("{name: d, type: Deconvolution, convolution_param: {num_output: 1, kernel_size: 2,"
                            " bias_filler: {type: constant, value: 0.5}}}",
                            CF_TRAIN, &x, 1, &y, 1);
     assert_shape(l->param[0], "1 1 2 2 (4)");
-    set_data(l->param[0], wv);
-    forward(l, &x, 1, &y, 1);
+    tu_set_data(l->param[0], wv);
+    tu_forward(l, &x, 1, &y, 1);
     assert_shape(y, "1 1 3 3 (9)");
     float want[9] = {1.5f, 12.5f, 20.5f, 103.5f, 1234.5f, 2040.5f, 300.5f, 3400.5f, 4000.5f};
-    assert_data(y, want, 1e-3);
+    tu_assert_data(y, want, 1e-3);
     cf_layer_free(l);
 
     l = tu_layer("{name: d, type: Deconvolution, convolution_param: {num_output: 1, kernel_size: 2, stride: 2,"
                  " bias_term: false}}",
                  CF_TRAIN, &x, 1, &y, 1);
     cr_assert_eq(l->nparam, 1);
-    set_data(l->param[0], wv);
-    forward(l, &x, 1, &y, 1);
+    tu_set_data(l->param[0], wv);
+    tu_forward(l, &x, 1, &y, 1);
     assert_shape(y, "1 1 4 4 (16)");
     float want2[16] = {1, 10, 2, 20, 100, 1000, 200, 2000, 3, 30, 4, 40, 300, 3000, 400, 4000};
-    assert_data(y, want2, 1e-3);
+    tu_assert_data(y, want2, 1e-3);
     cf_layer_free(l);
 
     /* pad 1 trims one pixel off every side of the 4x4: the middle 2x2 */
     l = tu_layer("{name: d, type: Deconvolution, convolution_param: {num_output: 1, kernel_size: 2, stride: 2,"
                  " pad: 1, bias_term: false}}",
                  CF_TRAIN, &x, 1, &y, 1);
-    set_data(l->param[0], wv);
-    forward(l, &x, 1, &y, 1);
+    tu_set_data(l->param[0], wv);
+    tu_forward(l, &x, 1, &y, 1);
     assert_shape(y, "1 1 2 2 (4)");
     float want3[4] = {1000, 200, 30, 4};
-    assert_data(y, want3, 1e-3);
+    tu_assert_data(y, want3, 1e-3);
     cf_layer_free(l);
     cf_blob_free(x);
     cf_blob_free(y);
@@ -472,7 +418,7 @@ Test(deconvolution, hand_computed_2x2)
 
 Test(deconvolution, shapes_and_params)
 {
-    cf_blob *x = blob4("x", 2, 6, 5, 4, 1), *y = cf_blob_new("y");
+    cf_blob *x = tu_blob4("x", 2, 6, 5, 4, 1), *y = cf_blob_new("y");
     /* Ho = 2·(5−1) + 2·(3−1) + 1 − 2·1 = 11, Wo = 1·(4−1) + (2−1) + 1 − 0 = 5 */
     cf_layer *l = tu_layer("{name: d, type: Deconvolution, convolution_param: {num_output: 4, group: 2,"
                            " kernel_h: 3, kernel_w: 2, stride_h: 2, stride_w: 1, pad_h: 1, dilation: [2, 1]}}",
@@ -507,7 +453,7 @@ Test(deconvolution, matches_direct_reference)
 
 Test(deconvolution, gradients_bottom_and_params)
 {
-    cf_blob *x = blob4("x", 2, 4, 3, 3, 21), *y = cf_blob_new("y");
+    cf_blob *x = tu_blob4("x", 2, 4, 3, 3, 21), *y = cf_blob_new("y");
     cf_layer *l = tu_layer("{name: d, type: Deconvolution, convolution_param: {num_output: 4, kernel_size: 3,"
                            " stride: 2, pad: 1, dilation: 2, group: 2,"
                            " weight_filler: {type: gaussian, std: 0.5}, bias_filler: {type: uniform}}}",
@@ -516,7 +462,7 @@ Test(deconvolution, gradients_bottom_and_params)
     cf_layer_free(l);
 
     /* one image, two bottoms through the same filters, no bias */
-    cf_blob *xs[2] = {blob4("x0", 1, 2, 3, 2, 22), blob4("x1", 1, 2, 3, 2, 23)}, *ys[2] = {cf_blob_new("y0"),
+    cf_blob *xs[2] = {tu_blob4("x0", 1, 2, 3, 2, 22), tu_blob4("x1", 1, 2, 3, 2, 23)}, *ys[2] = {cf_blob_new("y0"),
                                                                                           cf_blob_new("y1")};
     l = tu_layer("{name: d, type: Deconvolution, convolution_param: {num_output: 3, kernel_size: [2, 3], stride: [1, 2],"
                  " bias_term: false, weight_filler: {type: gaussian, std: 0.5}}}",
@@ -531,7 +477,7 @@ Test(deconvolution, gradients_bottom_and_params)
 
 Test(deconvolution, bad_parameters)
 {
-    cf_blob *x = blob4("x", 1, 3, 2, 2, 1), *y = cf_blob_new("y");
+    cf_blob *x = tu_blob4("x", 1, 3, 2, 2, 1), *y = cf_blob_new("y");
     cr_assert_str_eq(tu_layer_error("name: d\ntype: Deconvolution\nconvolution_param: {num_output: 4, kernel_size: 2,"
                                     " group: 2}",
                                     CF_TRAIN, &x, 1, &y, 1),
@@ -555,18 +501,18 @@ Test(embed, lookup_values_and_shape)
     int s[2] = {2, 3};
     cf_blob *x = blob("x", 2, s, 1), *y = cf_blob_new("y");
     float xv[6] = {2, 0, 3, 3, 1, 0};
-    set_data(x, xv);
+    tu_set_data(x, xv);
     cf_layer *l = tu_layer("{name: e, type: Embed, embed_param: {num_output: 2, input_dim: 4}}", CF_TRAIN, &x, 1, &y,
                            1);
     assert_shape(l->param[0], "4 2 (8)");
     assert_shape(l->param[1], "2 (2)");
     float wv[8] = {0, 1, 10, 11, 20, 21, 30, 31}, bv[2] = {0.5f, -0.5f};
-    set_data(l->param[0], wv);
-    set_data(l->param[1], bv);
-    forward(l, &x, 1, &y, 1);
+    tu_set_data(l->param[0], wv);
+    tu_set_data(l->param[1], bv);
+    tu_forward(l, &x, 1, &y, 1);
     assert_shape(y, "2 3 2 (12)");
     float want[12] = {20.5f, 20.5f, 0.5f, 0.5f, 30.5f, 30.5f, 30.5f, 30.5f, 10.5f, 10.5f, 0.5f, 0.5f};
-    assert_data(y, want, 0);
+    tu_assert_data(y, want, 0);
 
     /* gradients accumulate into the params: rows 3 and 0 are used twice */
     float *dy = cf_blob_mdiff(y);
@@ -576,8 +522,8 @@ Test(embed, lookup_values_and_shape)
     l->ops->backward(l, &y, 1, &prop, &x, 1);
     float dw[8] = {1 + 3 + 11, 1 + 4 + 12, 1 + 9, 1 + 10, 1 + 1, 1 + 2, 1 + 5 + 7, 1 + 6 + 8};
     float dbias[2] = {1 + 1 + 3 + 5 + 7 + 9 + 11, 1 + 2 + 4 + 6 + 8 + 10 + 12};
-    assert_diff(l->param[0], dw, 0);
-    assert_diff(l->param[1], dbias, 0);
+    tu_assert_diff(l->param[0], dw, 0);
+    tu_assert_diff(l->param[1], dbias, 0);
     cf_layer_free(l);
     cf_blob_free(x);
     cf_blob_free(y);
@@ -588,7 +534,7 @@ Test(embed, gradient_params)
     int s[1] = {7};
     cf_blob *x = blob("x", 1, s, 1), *y = cf_blob_new("y");
     float xv[7] = {4, 1, 1, 0, 4, 2, 4};
-    set_data(x, xv);
+    tu_set_data(x, xv);
     cf_layer *l = tu_layer("{name: e, type: Embed, embed_param: {num_output: 3, input_dim: 5,"
                            " weight_filler: {type: uniform}, bias_filler: {type: gaussian}}}",
                            CF_TRAIN, &x, 1, &y, 1);
@@ -611,17 +557,17 @@ Test(embed, bad_indices_stop_forward)
     int s[1] = {3};
     cf_blob *x = blob("x", 1, s, 1), *y = cf_blob_new("y");
     float xv[3] = {0, 1, 2};
-    set_data(x, xv);
+    tu_set_data(x, xv);
     cf_layer *l = tu_layer("name: emb\ntype: Embed\nembed_param: {num_output: 2, input_dim: 4}", CF_TEST, &x, 1, &y, 1);
     cf_blob_mdata(x)[1] = 4;
-    cr_assert_str_eq(forward_error(l, &x, 1, &y, 1),
+    cr_assert_str_eq(tu_forward_error(l, &x, 1, &y, 1),
                      "test.yaml:1:1: layer 'emb': index 4 at bottom[1] is outside [0, input_dim) = [0, 4)");
     cf_blob_mdata(x)[1] = -1;
-    cr_assert_str_eq(forward_error(l, &x, 1, &y, 1),
+    cr_assert_str_eq(tu_forward_error(l, &x, 1, &y, 1),
                      "test.yaml:1:1: layer 'emb': index -1 at bottom[1] is outside [0, input_dim) = [0, 4)");
     cf_blob_mdata(x)[1] = 1;
     cf_blob_mdata(x)[2] = 2.5f;
-    cr_assert_str_eq(forward_error(l, &x, 1, &y, 1),
+    cr_assert_str_eq(tu_forward_error(l, &x, 1, &y, 1),
                      "test.yaml:1:1: layer 'emb': index 2.5 at bottom[2] is not an integer");
     cf_layer_free(l);
 
@@ -639,28 +585,28 @@ Test(tile, values_and_gradient)
     cf_blob *x = blob("x", 2, s, 1), *y = cf_blob_new("y");
     fill_iota(x);
     cf_layer *l = tu_layer("{name: t, type: Tile, tile_param: {tiles: 2}}", CF_TRAIN, &x, 1, &y, 1);
-    forward(l, &x, 1, &y, 1);
+    tu_forward(l, &x, 1, &y, 1);
     assert_shape(y, "2 6 (12)");
     float want[12] = {0, 1, 2, 0, 1, 2, 3, 4, 5, 3, 4, 5};
-    assert_data(y, want, 0);
+    tu_assert_data(y, want, 0);
     /* backward sums the copies */
     float *dy = cf_blob_mdiff(y);
     for (int i = 0; i < 12; i++) dy[i] = (float)(i + 1);
     bool prop = true;
     l->ops->backward(l, &y, 1, &prop, &x, 1);
     float dx[6] = {1 + 4, 2 + 5, 3 + 6, 7 + 10, 8 + 11, 9 + 12};
-    assert_diff(x, dx, 0);
+    tu_assert_diff(x, dx, 0);
     cf_layer_free(l);
 
     l = tu_layer("{name: t, type: Tile, tile_param: {axis: 0, tiles: 3}}", CF_TRAIN, &x, 1, &y, 1);
-    forward(l, &x, 1, &y, 1);
+    tu_forward(l, &x, 1, &y, 1);
     assert_shape(y, "6 3 (18)");
     float want0[18] = {0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5};
-    assert_data(y, want0, 0);
+    tu_assert_data(y, want0, 0);
     cf_layer_free(l);
     cf_blob_free(x);
 
-    x = blob4("x", 2, 3, 2, 2, 5);
+    x = tu_blob4("x", 2, 3, 2, 2, 5);
     l = tu_layer("{name: t, type: Tile, tile_param: {axis: -2, tiles: 3}}", CF_TRAIN, &x, 1, &y, 1);
     assert_shape(y, "2 3 6 2 (72)");
     tu_gradcheck(l, &x, 1, &y, 1, NULL, GC_STEP, GC_TOL);
@@ -671,7 +617,7 @@ Test(tile, values_and_gradient)
 
 Test(tile, bad_parameters)
 {
-    cf_blob *x = blob4("x", 2, 3, 2, 2, 5), *y = cf_blob_new("y");
+    cf_blob *x = tu_blob4("x", 2, 3, 2, 2, 5), *y = cf_blob_new("y");
     cr_assert_str_eq(tu_layer_error("name: t\ntype: Tile\ntile_param: {axis: 1}", CF_TRAIN, &x, 1, &y, 1),
                      "test.yaml:3:1: layer 't': tile_param: field 'tiles' is missing");
     cr_assert_str_eq(tu_layer_error("name: t\ntype: Tile\ntile_param: {tiles: 0}", CF_TRAIN, &x, 1, &y, 1),
@@ -686,15 +632,15 @@ Test(tile, bad_parameters)
 
 Test(silence, no_tops_and_zero_gradient)
 {
-    cf_blob *b[2] = {blob4("a", 2, 3, 1, 1, 1), blob4("b", 4, 1, 1, 1, 2)};
+    cf_blob *b[2] = {tu_blob4("a", 2, 3, 1, 1, 1), tu_blob4("b", 4, 1, 1, 1, 2)};
     cf_layer *l = tu_layer("{name: s, type: Silence}", CF_TRAIN, b, 2, NULL, 0);
     /* stale diffs that backward must clear (the gradient check below
      * compares them with the numeric gradient, which is 0) */
     for (int i = 0; i < 2; i++) cf_set(tu_backend(), b[i]->count, 3.0f, cf_blob_mdiff(b[i]));
     tu_gradcheck(l, b, 2, NULL, 0, NULL, GC_STEP, GC_TOL);
     float zero[6] = {0};
-    assert_diff(b[0], zero, 0);
-    assert_diff(b[1], zero, 0);
+    tu_assert_diff(b[0], zero, 0);
+    tu_assert_diff(b[1], zero, 0);
     cf_layer_free(l);
 
     cf_blob *t = cf_blob_new("t");
@@ -711,11 +657,11 @@ static void reduce_values(const char *yaml, const char *shape, const float *want
     int s[2] = {2, 3};
     cf_blob *x = blob("x", 2, s, 1), *y = cf_blob_new("y");
     float xv[6] = {1, -2, 3, -4, 5, -6};
-    set_data(x, xv);
+    tu_set_data(x, xv);
     cf_layer *l = tu_layer(yaml, CF_TRAIN, &x, 1, &y, 1);
-    forward(l, &x, 1, &y, 1);
+    tu_forward(l, &x, 1, &y, 1);
     assert_shape(y, shape);
-    assert_data(y, want, 1e-6);
+    tu_assert_data(y, want, 1e-6);
     cf_layer_free(l);
     cf_blob_free(x);
     cf_blob_free(y);
@@ -740,7 +686,7 @@ Test(reduction, hand_computed_each_operation)
 /* Values kept at least 0.2 away from 0, where ASUM has its kink. */
 static cf_blob *away_from_zero(uint64_t seed)
 {
-    cf_blob *x = blob4("x", 2, 3, 2, 3, seed);
+    cf_blob *x = tu_blob4("x", 2, 3, 2, 3, seed);
     float *d = cf_blob_mdata(x);
     for (size_t i = 0; i < x->count; i++) d[i] = d[i] < 0 ? d[i] - 0.2f : d[i] + 0.2f;
     return x;
@@ -773,7 +719,7 @@ Test(reduction, gradient_mean)
 
 Test(reduction, bad_parameters)
 {
-    cf_blob *x = blob4("x", 2, 3, 1, 1, 1), *y = cf_blob_new("y");
+    cf_blob *x = tu_blob4("x", 2, 3, 1, 1, 1), *y = cf_blob_new("y");
     cr_assert_str_eq(tu_layer_error("name: r\ntype: Reduction\nreduction_param: {operation: MAX}", CF_TRAIN, &x, 1, &y,
                                     1),
                      "test.yaml:3:30: layer 'r': field 'operation': unknown value 'MAX' (expected one of: SUM, ASUM, "
@@ -788,14 +734,14 @@ Test(reduction, bad_parameters)
 
 Test(im2col, hand_computed_3x3)
 {
-    cf_blob *x = blob4("x", 1, 1, 3, 3, 1), *y = cf_blob_new("y");
+    cf_blob *x = tu_blob4("x", 1, 1, 3, 3, 1), *y = cf_blob_new("y");
     fill_iota(x); /* 0..8 */
     cf_layer *l = tu_layer("{name: i, type: Im2col, convolution_param: {kernel_size: 2}}", CF_TRAIN, &x, 1, &y, 1);
-    forward(l, &x, 1, &y, 1);
+    tu_forward(l, &x, 1, &y, 1);
     assert_shape(y, "1 4 2 2 (16)");
     /* row (i, j) holds x[y + i][x + j] over the 2x2 outputs */
     float want[16] = {0, 1, 3, 4, /**/ 1, 2, 4, 5, /**/ 3, 4, 6, 7, /**/ 4, 5, 7, 8};
-    assert_data(y, want, 0);
+    tu_assert_data(y, want, 0);
     cf_layer_free(l);
     cf_blob_free(x);
     cf_blob_free(y);
@@ -806,11 +752,11 @@ Test(im2col, per_image_layout_matches_definition)
     /* N = 2, C = 2, 5x4, kernel 3x2, pad 1x0, stride 2x1, dilation 1x2 */
     int N = 2, C = 2, H = 5, W = 4, kh = 3, kw = 2, ph = 1, pw = 0, sh = 2, sw = 1, dh = 1, dw = 2;
     int Ho = (H + 2 * ph - (dh * (kh - 1) + 1)) / sh + 1, Wo = (W + 2 * pw - (dw * (kw - 1) + 1)) / sw + 1;
-    cf_blob *x = blob4("x", N, C, H, W, 3), *y = cf_blob_new("y");
+    cf_blob *x = tu_blob4("x", N, C, H, W, 3), *y = cf_blob_new("y");
     cf_layer *l = tu_layer("{name: i, type: Im2col, convolution_param: {kernel_h: 3, kernel_w: 2, pad_h: 1,"
                            " stride: [2, 1], dilation: [1, 2]}}",
                            CF_TRAIN, &x, 1, &y, 1);
-    forward(l, &x, 1, &y, 1);
+    tu_forward(l, &x, 1, &y, 1);
     assert_shape(y, "2 12 3 2 (144)");
     cr_assert_eq(Ho, 3);
     cr_assert_eq(Wo, 2);
@@ -835,7 +781,7 @@ Test(im2col, per_image_layout_matches_definition)
 
 Test(im2col, gradient_one_image_and_error)
 {
-    cf_blob *x = blob4("x", 1, 3, 4, 4, 4), *y = cf_blob_new("y");
+    cf_blob *x = tu_blob4("x", 1, 3, 4, 4, 4), *y = cf_blob_new("y");
     cf_layer *l = tu_layer("{name: i, type: Im2col, convolution_param: {kernel_size: 3, pad: 1, stride: 2}}", CF_TRAIN,
                            &x, 1, &y, 1);
     assert_shape(y, "1 27 2 2 (108)");
@@ -852,20 +798,20 @@ Test(im2col, gradient_one_image_and_error)
 
 Test(spp, two_levels_max_and_ave_4x4)
 {
-    cf_blob *x = blob4("x", 1, 1, 4, 4, 1), *y = cf_blob_new("y");
+    cf_blob *x = tu_blob4("x", 1, 1, 4, 4, 1), *y = cf_blob_new("y");
     fill_iota(x); /* 0..15 */
     cf_layer *l = tu_layer("{name: spp, type: SPP, spp_param: {pyramid_height: 2}}", CF_TRAIN, &x, 1, &y, 1);
-    forward(l, &x, 1, &y, 1);
+    tu_forward(l, &x, 1, &y, 1);
     /* level 0: the whole image; level 1: the four 2x2 quadrants */
     assert_shape(y, "1 5 (5)");
     float mx[5] = {15, 5, 7, 13, 15};
-    assert_data(y, mx, 0);
+    tu_assert_data(y, mx, 0);
     cf_layer_free(l);
 
     l = tu_layer("{name: spp, type: SPP, spp_param: {pyramid_height: 2, pool: AVE}}", CF_TRAIN, &x, 1, &y, 1);
-    forward(l, &x, 1, &y, 1);
+    tu_forward(l, &x, 1, &y, 1);
     float av[5] = {7.5f, 2.5f, 4.5f, 10.5f, 12.5f};
-    assert_data(y, av, 1e-6);
+    tu_assert_data(y, av, 1e-6);
     cf_layer_free(l);
     cf_blob_free(x);
     cf_blob_free(y);
@@ -876,25 +822,25 @@ Test(spp, padded_bins_5x5_and_resize)
     /* 5x5 at level 1 (2 bins): kernel ceil(5/2) = 3, pad (3·2 − 5 + 1)/2 = 1,
      * so the bins cover rows/cols {0,1} and {2,3,4}; AVE divides by the
      * 3x3 window, padding included (Caffe's Pooling). */
-    cf_blob *x = blob4("x", 1, 1, 5, 5, 1), *y = cf_blob_new("y");
+    cf_blob *x = tu_blob4("x", 1, 1, 5, 5, 1), *y = cf_blob_new("y");
     fill_iota(x); /* 0..24 */
     cf_layer *l = tu_layer("{name: spp, type: SPP, spp_param: {pyramid_height: 2}}", CF_TRAIN, &x, 1, &y, 1);
-    forward(l, &x, 1, &y, 1);
+    tu_forward(l, &x, 1, &y, 1);
     float mx[5] = {24, 6, 9, 21, 24};
-    assert_data(y, mx, 0);
+    tu_assert_data(y, mx, 0);
     cf_layer *la = tu_layer("{name: spp, type: SPP, spp_param: {pyramid_height: 2, pool: AVE}}", CF_TRAIN, &x, 1, &y,
                             1);
-    forward(la, &x, 1, &y, 1);
+    tu_forward(la, &x, 1, &y, 1);
     float av[5] = {12, 12.0f / 9, 33.0f / 9, 93.0f / 9, 18};
-    assert_data(y, av, 1e-5);
+    tu_assert_data(y, av, 1e-5);
     cf_layer_free(la);
 
     /* the same layer on a 4x4 bottom rebuilds its levels */
     cf_blob_reshape4(x, 1, 1, 4, 4, NULL);
     fill_iota(x);
-    forward(l, &x, 1, &y, 1);
+    tu_forward(l, &x, 1, &y, 1);
     float mx4[5] = {15, 5, 7, 13, 15};
-    assert_data(y, mx4, 0);
+    tu_assert_data(y, mx4, 0);
     cf_layer_free(l);
     cf_blob_free(x);
     cf_blob_free(y);
@@ -902,7 +848,7 @@ Test(spp, padded_bins_5x5_and_resize)
 
 Test(spp, shapes)
 {
-    cf_blob *x = blob4("x", 2, 3, 8, 8, 1), *y = cf_blob_new("y");
+    cf_blob *x = tu_blob4("x", 2, 3, 8, 8, 1), *y = cf_blob_new("y");
     cf_layer *l = tu_layer("{name: spp, type: SPP, spp_param: {pyramid_height: 1}}", CF_TRAIN, &x, 1, &y, 1);
     assert_shape(y, "2 3 1 1 (6)"); /* one level: the Pooling layer's own top */
     cf_layer_free(l);
@@ -915,8 +861,8 @@ Test(spp, shapes)
 
 static void spp_gradcheck(const char *yaml)
 {
-    cf_blob *x = blob4("x", 2, 2, 6, 7, 1), *y = cf_blob_new("y");
-    fill_permutation(x, 31);
+    cf_blob *x = tu_blob4("x", 2, 2, 6, 7, 1), *y = cf_blob_new("y");
+    tu_fill_permutation(x, 31);
     cf_layer *l = tu_layer(yaml, CF_TRAIN, &x, 1, &y, 1);
     assert_shape(y, "2 42 (84)");
     tu_gradcheck(l, &x, 1, &y, 1, NULL, GC_STEP, GC_TOL);
@@ -930,7 +876,7 @@ Test(spp, gradient_ave) { spp_gradcheck("{name: spp, type: SPP, spp_param: {pyra
 
 Test(spp, bad_parameters)
 {
-    cf_blob *x = blob4("x", 1, 1, 5, 5, 1), *y = cf_blob_new("y");
+    cf_blob *x = tu_blob4("x", 1, 1, 5, 5, 1), *y = cf_blob_new("y");
     cr_assert_str_eq(tu_layer_error("name: spp\ntype: SPP\nspp_param: {pool: AVE}", CF_TRAIN, &x, 1, &y, 1),
                      "test.yaml:3:1: layer 'spp': spp_param: field 'pyramid_height' is missing");
     /* level 2 on 5 pixels: 4 bins, kernel 2, pad (8 − 5 + 1)/2 = 2 */
@@ -952,32 +898,32 @@ Test(channel_pooling, mocha_windows_max_and_ave)
      * (1, 2): Co = ceil((7 + 3 − 3)/2) + 1 = 5, and the last window would
      * start at 8 − 1 = 7, past the channels: Co = 4.  Windows:
      * [0, 2), [1, 4), [3, 6), [5, 7). */
-    cf_blob *x = blob4("x", 1, 7, 1, 2, 1), *y = cf_blob_new("y");
+    cf_blob *x = tu_blob4("x", 1, 7, 1, 2, 1), *y = cf_blob_new("y");
     float xv[14] = {3, -1, 1, -2, 4, -3, 0, -4, 2, -5, 5, -6, 1, -7};
-    set_data(x, xv);
+    tu_set_data(x, xv);
     cf_layer *l = tu_layer("{name: cp, type: ChannelPooling, channel_pooling_param: {kernel_size: 3, stride: 2,"
                            " pad: [1, 2]}}",
                            CF_TRAIN, &x, 1, &y, 1);
-    forward(l, &x, 1, &y, 1);
+    tu_forward(l, &x, 1, &y, 1);
     assert_shape(y, "1 4 1 2 (8)");
     float mx[8] = {3, -1, 4, -2, 5, -4, 5, -6};
-    assert_data(y, mx, 0);
+    tu_assert_data(y, mx, 0);
     /* MAX backward routes to the winners (channel, position) */
     float *dy = cf_blob_mdiff(y);
     for (int i = 0; i < 8; i++) dy[i] = (float)(i + 1);
     bool prop = true;
     l->ops->backward(l, &y, 1, &prop, &x, 1);
     float dx[14] = {1, 2, 0, 4, 3, 0, 0, 6, 0, 0, 12, 8, 0, 0};
-    assert_diff(x, dx, 0);
+    tu_assert_diff(x, dx, 0);
     cf_layer_free(l);
 
     l = tu_layer("{name: cp, type: ChannelPooling, channel_pooling_param: {pool: AVE, kernel_size: 3, stride: 2,"
                  " pad: [1, 2]}}",
                  CF_TRAIN, &x, 1, &y, 1);
-    forward(l, &x, 1, &y, 1);
+    tu_forward(l, &x, 1, &y, 1);
     /* always divided by the kernel, 3 */
     float av[8] = {4.0f / 3, -3.0f / 3, 5.0f / 3, -9.0f / 3, 7.0f / 3, -15.0f / 3, 6.0f / 3, -13.0f / 3};
-    assert_data(y, av, 1e-6);
+    tu_assert_data(y, av, 1e-6);
     cf_layer_free(l);
     cf_blob_free(x);
     cf_blob_free(y);
@@ -985,8 +931,8 @@ Test(channel_pooling, mocha_windows_max_and_ave)
 
 static void cp_gradcheck(const char *yaml, const char *shape)
 {
-    cf_blob *x = blob4("x", 2, 7, 2, 3, 1), *y = cf_blob_new("y");
-    fill_permutation(x, 41);
+    cf_blob *x = tu_blob4("x", 2, 7, 2, 3, 1), *y = cf_blob_new("y");
+    tu_fill_permutation(x, 41);
     cf_layer *l = tu_layer(yaml, CF_TRAIN, &x, 1, &y, 1);
     assert_shape(y, shape);
     tu_gradcheck(l, &x, 1, &y, 1, NULL, GC_STEP, GC_TOL);
@@ -1017,7 +963,7 @@ Test(channel_pooling, gradient_ave)
 
 Test(channel_pooling, bad_parameters)
 {
-    cf_blob *x = blob4("x", 1, 3, 1, 1, 1), *y = cf_blob_new("y");
+    cf_blob *x = tu_blob4("x", 1, 3, 1, 1, 1), *y = cf_blob_new("y");
     cr_assert_str_eq(tu_layer_error("name: cp\ntype: ChannelPooling\nchannel_pooling_param: {kernel_size: 2, pad: 2}",
                                     CF_TRAIN, &x, 1, &y, 1),
                      "test.yaml:3:46: layer 'cp': channel_pooling_param: pad 2 must be >= 0 and smaller than "
@@ -1065,8 +1011,8 @@ Test(hdf5_output, appends_batches_read_back)
     cr_assert_null(l->ops->backward);
     fill_iota(b[0]);
     float l1[2] = {7, 8};
-    set_data(b[1], l1);
-    forward(l, b, 2, NULL, 0);
+    tu_set_data(b[1], l1);
+    tu_forward(l, b, 2, NULL, 0);
     /* a second batch of another size */
     int ds2[3] = {3, 2, 3}, ls2[2] = {3, 1};
     cf_blob_reshape(b[0], 3, ds2, NULL);
@@ -1074,8 +1020,8 @@ Test(hdf5_output, appends_batches_read_back)
     float *d = cf_blob_mdata(b[0]);
     for (int i = 0; i < 18; i++) d[i] = 100.0f + (float)i;
     float l2[3] = {-1, -2, -3};
-    set_data(b[1], l2);
-    forward(l, b, 2, NULL, 0);
+    tu_set_data(b[1], l2);
+    tu_forward(l, b, 2, NULL, 0);
     cf_layer_free(l); /* flushes and closes */
 
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);

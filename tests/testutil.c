@@ -2,6 +2,7 @@
 #include "testutil.h"
 
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,4 +122,81 @@ const char *tu_tmpdir(void)
         atexit(rm_tmpdir);
     }
     return tmpdir;
+}
+
+cf_blob *tu_blob_of(const char *name, int naxes, const int *shape, const float *v)
+{
+    cf_blob *b = cf_blob_new(name);
+    cr_assert_eq(cf_blob_reshape(b, naxes, shape, NULL), 0);
+    memcpy(cf_blob_mdata(b), v, b->count * sizeof *v);
+    return b;
+}
+
+cf_blob *tu_blob4(const char *name, int n, int c, int h, int w, uint64_t seed)
+{
+    int shape[4] = {n, c, h, w};
+    return tu_blob(name, 4, shape, -1, 1, seed);
+}
+
+cf_blob *tu_labels(int naxes, const int *shape, int C, uint64_t seed)
+{
+    cf_blob *b = cf_blob_new("label");
+    cr_assert_eq(cf_blob_reshape(b, naxes, shape, NULL), 0);
+    cf_rng r;
+    cf_rng_seed(&r, seed);
+    float *d = cf_blob_mdata(b);
+    for (size_t i = 0; i < b->count; i++) d[i] = (float)cf_rng_below(&r, (uint32_t)C);
+    return b;
+}
+
+void tu_fill_permutation(cf_blob *b, uint64_t seed)
+{
+    cf_rng r;
+    cf_rng_seed(&r, seed);
+    float *d = cf_blob_mdata(b);
+    size_t n = b->count;
+    for (size_t i = 0; i < n; i++) d[i] = (float)i;
+    for (size_t i = n - 1; i > 0; i--) {
+        size_t j = cf_rng_below(&r, (uint32_t)(i + 1));
+        float t = d[i];
+        d[i] = d[j];
+        d[j] = t;
+    }
+    for (size_t i = 0; i < n; i++) d[i] = 0.1f * d[i] - 0.05f * (float)n;
+}
+
+void tu_set_data(cf_blob *b, const float *v) { memcpy(cf_blob_mdata(b), v, b->count * sizeof(float)); }
+
+static void assert_values(const cf_blob *b, const float *d, const char *what, const float *want, double tol)
+{
+    for (size_t i = 0; i < b->count; i++)
+        cr_assert(fabs(d[i] - want[i]) <= tol, "%s%s[%zu] = %.7g, want %.7g", b->name ? b->name : "blob", what, i,
+                  d[i], want[i]);
+}
+
+void tu_assert_data(const cf_blob *b, const float *want, double tol) { assert_values(b, cf_blob_data(b), "", want, tol); }
+void tu_assert_diff(const cf_blob *b, const float *want, double tol) { assert_values(b, cf_blob_diff(b), " diff", want, tol); }
+
+void tu_forward(cf_layer *l, cf_blob **b, int nb, cf_blob **t, int nt)
+{
+    cf_error err;
+    char buf[2048];
+    if (l->ops->reshape(l, b, nb, t, nt, &err) || l->ops->forward(l, b, nb, t, nt, &err))
+        cr_assert_fail("forward failed: %s", cf_error_str(&err, buf, sizeof buf));
+}
+
+const char *tu_forward_error(cf_layer *l, cf_blob **b, int nb, cf_blob **t, int nt)
+{
+    static char buf[2048];
+    cf_error err;
+    int rc = l->ops->reshape(l, b, nb, t, nt, &err);
+    if (rc == 0) rc = l->ops->forward(l, b, nb, t, nt, &err);
+    cr_assert_neq(rc, 0, "expected forward to fail");
+    return cf_error_str(&err, buf, sizeof buf);
+}
+
+void tu_backward_with(cf_layer *l, cf_blob **t, int nt, float top_diff, const bool *prop, cf_blob **b, int nb)
+{
+    cf_blob_mdiff(t[0])[0] = top_diff;
+    l->ops->backward(l, t, nt, prop, b, nb);
 }
