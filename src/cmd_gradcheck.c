@@ -7,8 +7,7 @@
 #include "args.h"
 #include "commands.h"
 #include "gradcheck.h"
-#include "recipe.h"
-#include "solver.h"
+#include "model.h"
 
 typedef struct { double thr; int bad; } gc_ctx;
 
@@ -49,28 +48,18 @@ int cf_cmd_gradcheck(int argc, char **argv, int first)
         fprintf(stderr, "cafetui: --threshold and --step must be positive numbers\n");
         return 2;
     }
-    cf_recipe r;
+    cf_model m;
     cf_error err;
-    if (cf_recipe_load(pos[0], &r, &err)) return cf_report(&err);
-    cf_backend *be = cf_backend_cpu_new((v = cf_flag_get(flags, "threads")) ? atoi(v) : 0);
-    cf_rng rng;
-    cf_rng_seed(&rng, 1701);
-    cf_net_opts no = {.phase = CF_TRAIN, .be = be, .rng = &rng};
-    cf_net *net = cf_net_build(r.net, &no, &err);
+    if (cf_model_open(&m, pos[0], CF_TRAIN, (v = cf_flag_get(flags, "threads")) ? atoi(v) : 0, NULL, NULL, &err))
+        return cf_report(&err);
     int rc;
-    if (!net) {
+    double worst;
+    if (cf_net_forward(m.net, NULL, &err) || cf_gradcheck_net(m.net, &o, report, &c, &worst, &err)) {
         rc = cf_report(&err);
     } else {
-        double worst;
-        if (cf_net_forward(net, NULL, &err) || cf_gradcheck_net(net, &o, report, &c, &worst, &err)) {
-            rc = cf_report(&err);
-        } else {
-            printf("worst relative error %.3e (threshold %.1e): %s\n", worst, c.thr, c.bad ? "FAIL" : "ok");
-            rc = c.bad ? 1 : 0;
-        }
+        printf("worst relative error %.3e (threshold %.1e): %s\n", worst, c.thr, c.bad ? "FAIL" : "ok");
+        rc = c.bad ? 1 : 0;
     }
-    cf_net_free(net);
-    cf_backend_free(be);
-    cf_recipe_free(&r);
+    cf_model_close(&m);
     return rc;
 }

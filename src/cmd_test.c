@@ -11,9 +11,7 @@
 #include "args.h"
 #include "caffemodel.h"
 #include "commands.h"
-#include "net.h"
-#include "recipe.h"
-#include "weights.h"
+#include "model.h"
 
 #define MAX_DUMPS 8
 
@@ -23,21 +21,6 @@ static void log_line(void *ctx, const char *line)
 {
     (void)ctx;
     fprintf(stderr, "%s\n", line);
-}
-
-/* Open the model's net in a phase, with weights loaded. */
-static cf_net *open_net(const char *model, const char *weights, cf_phase phase, cf_backend *be, cf_rng *rng,
-                        cf_recipe *r, bool verbose, cf_error *err)
-{
-    if (cf_recipe_load(model, r, err)) return NULL;
-    cf_net_opts no = {.phase = phase, .be = be, .rng = rng};
-    cf_net *net = cf_net_build(r->net, &no, err);
-    if (!net) return NULL;
-    if (weights && cf_net_load_weights_ex(net, weights, verbose ? log_line : NULL, NULL, NULL, err)) {
-        cf_net_free(net);
-        return NULL;
-    }
-    return net;
 }
 
 int cf_cmd_test(int argc, char **argv, int first)
@@ -83,18 +66,13 @@ int cf_cmd_test(int argc, char **argv, int first)
         snprintf(d.blob, sizeof d.blob, "%.*s", (int)(eq - v), v);
         d.path = eq + 1;
     }
-    cf_recipe r;
+    cf_model m;
     cf_error err;
     v = cf_flag_get(flags, "threads");
-    cf_backend *be = cf_backend_cpu_new(v ? atoi(v) : 0);
-    cf_rng rng;
-    cf_rng_seed(&rng, 1701);
+    if (cf_model_open(&m, model, CF_TEST, v ? atoi(v) : 0, cf_flag_get(flags, "weights"), log_line, &err))
+        return cf_report(&err);
+    cf_net *net = m.net;
     int rc = 0;
-    cf_net *net = open_net(model, cf_flag_get(flags, "weights"), CF_TEST, be, &rng, &r, true, &err);
-    if (!net) {
-        rc = cf_report(&err);
-        goto out;
-    }
     if (!cf_flag_get(flags, "weights")) fprintf(stderr, "warning: no --weights: testing the initial weights\n");
     cf_blob *db = NULL;
     if (d.path) {
@@ -172,9 +150,7 @@ done:
         rc = 1;
     }
 out:
-    cf_net_free(net);
-    cf_backend_free(be);
-    cf_recipe_free(&r);
+    cf_model_close(&m);
     return rc;
 }
 
@@ -199,17 +175,12 @@ int cf_cmd_export(int argc, char **argv, int first)
         cf_flags_help(flags);
         return cf_flag_get(flags, "help") ? 0 : 2;
     }
-    cf_recipe r;
+    cf_model m;
     cf_error err;
-    cf_backend *be = cf_backend_cpu_new(1);
-    cf_rng rng;
-    cf_rng_seed(&rng, 1);
+    if (cf_model_open(&m, model, CF_TRAIN, 1, weights, NULL, &err)) return cf_report(&err);
     int rc = 0;
-    cf_net *net = open_net(model, weights, CF_TRAIN, be, &rng, &r, false, &err);
-    if (!net || cf_caffemodel_save(net, out, &err)) rc = cf_report(&err);
+    if (cf_caffemodel_save(m.net, out, &err)) rc = cf_report(&err);
     else fprintf(stderr, "wrote %s\n", out);
-    cf_net_free(net);
-    cf_backend_free(be);
-    cf_recipe_free(&r);
+    cf_model_close(&m);
     return rc;
 }

@@ -7,8 +7,7 @@
 
 #include "args.h"
 #include "commands.h"
-#include "net.h"
-#include "recipe.h"
+#include "model.h"
 
 static double now_ms(void)
 {
@@ -50,20 +49,13 @@ int cf_cmd_time(int argc, char **argv, int first)
     }
     v = cf_flag_get(flags, "phase");
     cf_phase phase = v && (v[0] == 'T' || v[0] == 't') && (v[1] == 'E' || v[1] == 'e') ? CF_TEST : CF_TRAIN;
-    cf_recipe r;
+    cf_model m;
     cf_error err;
-    if (cf_recipe_load(model, &r, &err)) return cf_report(&err);
     v = cf_flag_get(flags, "threads");
-    cf_backend *be = cf_backend_cpu_new(v ? atoi(v) : 0);
-    cf_rng rng;
-    cf_rng_seed(&rng, 1701);
-    cf_net_opts no = {.phase = phase, .be = be, .rng = &rng};
-    cf_net *net = cf_net_build(r.net, &no, &err);
+    if (cf_model_open(&m, model, phase, v ? atoi(v) : 0, NULL, NULL, &err)) return cf_report(&err);
+    cf_net *net = m.net;
+    cf_backend *be = m.be;
     int rc = 0;
-    if (!net) {
-        rc = cf_report(&err);
-        goto out;
-    }
     double *fw = calloc((size_t)net->nlayers, sizeof(double)), *bw = calloc((size_t)net->nlayers, sizeof(double));
     double total = 0;
     for (int it = 0; it <= iters; it++) { /* iteration 0 warms up */
@@ -109,9 +101,6 @@ int cf_cmd_time(int argc, char **argv, int first)
 done:
     free(fw);
     free(bw);
-out:
-    cf_net_free(net);
-    cf_backend_free(be);
-    cf_recipe_free(&r);
+    cf_model_close(&m);
     return rc;
 }
