@@ -333,9 +333,9 @@ int cf_trainer_stats(const cf_solver *s, cf_blob_stat *out, int max)
             b->grad_norm = (float)sqrt(ng);
             /* after the update the diff holds the raw gradient; the update is
              * lr·lr_mult·g plus momentum: report the history (the last step) */
-            int pi = -1;
+            int pi = -1; /* the owner's history (a layer that shares the param has none) */
             for (int k = 0; k < net->nparams; k++)
-                if (net->params[k].blob == pb && net->params[k].owner == k) pi = k;
+                if (net->params[k].blob == pb) pi = net->params[k].owner;
             if (pi >= 0 && s->history && s->history[pi] && s->type == CF_SGD) {
                 double nu = 0;
                 for (size_t i = 0; i < pb->count; i++) nu += (double)s->history[pi][i] * s->history[pi][i];

@@ -1,14 +1,25 @@
 /* test_ui_units.c — the TUI's pure parts, without a terminal: number
  * formats, axis mapping (log axes with zero and negative values), braille
  * rasterisation of known series, sparklines, pane layout, trouble rules,
- * the decimating curve store, the view's records and the key bindings. */
+ * the decimating curve store, the view's records and the key bindings;
+ * for `cafetui view`: the metrics line parser (good lines, every malformed
+ * form, nulls, escapes, what the writers write read back), the line
+ * reader for a growing file (partial and over-long lines, a file that is
+ * truncated, replaced or not there yet), and run files into the view. */
 #include <criterion/criterion.h>
 #include <curses.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fmt.h"
+#include "follow.h"
+#include "headless.h"
 #include "layout.h"
+#include "metrics_parse.h"
+#include "testutil.h"
 #include "plot.h"
 #include "scale.h"
 #include "series.h"
@@ -586,5 +597,419 @@ Test(keys, view_settings)
     cr_assert(v->help);
     cr_assert_eq(press(v, "p", &c), 0, "a key closes the help and does nothing else");
     cr_assert_not(v->help);
+    cf_view_free(v);
+}
+
+/* ---- metrics lines (cafetui view) ---- */
+
+static cf_mline ml; /* large: not on the stack */
+
+static cf_mline_type parse(const char *line) { return cf_metrics_parse(line, strlen(line), &ml); }
+
+Test(metrics_parse, lines_as_the_writers_write_them)
+{
+    cr_assert_eq(parse("{\"type\":\"train\",\"iter\":100,\"loss\":0.178340927,\"smoothed_loss\":0.5,\"lr\":0.0002,"
+                       "\"images_per_s\":18788.1049,\"elapsed_s\":0.405522642}"),
+                 CF_MLINE_TRAIN, "%s", ml.why);
+    cr_assert_eq(ml.train.iter, 100);
+    cr_assert_float_eq(ml.train.loss, 0.178340927f, 1e-9);
+    cr_assert_float_eq(ml.train.smoothed, 0.5f, 1e-9);
+    cr_assert_eq(ml.train.lr, 0.0002);
+    cr_assert_eq(ml.train.ips, 18788.1049);
+    cr_assert_eq(ml.train.elapsed, 0.405522642);
+
+    cr_assert_eq(parse("{\"type\":\"test\",\"iter\":500,\"net\":1,\"outputs\":{\"accuracy\":0.8412,\"loss\":0.43018},"
+                       "\"loss\":0.43018,\"seconds\":1.3}"),
+                 CF_MLINE_TEST, "%s", ml.why);
+    cr_assert(ml.test.iter == 500 && ml.test.net == 1 && ml.test.n == 2);
+    cr_assert_str_eq(ml.test.name[0], "accuracy");
+    cr_assert_eq(ml.test.value[0], 0.8412);
+    cr_assert_not(ml.test.is_loss[0]);
+    cr_assert_str_eq(ml.test.name[1], "loss");
+    cr_assert(ml.test.is_loss[1], "an output named like a loss is one");
+    cr_assert_eq(ml.test.loss, 0.43018);
+    cr_assert_eq(ml.test.seconds, 1.3);
+
+    cr_assert_eq(parse("{\"type\":\"event\",\"iter\":5000,\"event\":\"log\",\"text\":\"Snapshotting to a/b_iter_5000.h5\"}"),
+                 CF_MLINE_EVENT, "%s", ml.why);
+    cr_assert_eq(ml.iter, 5000);
+    cr_assert_str_eq(ml.event, "log");
+    cr_assert_str_eq(ml.text, "Snapshotting to a/b_iter_5000.h5");
+
+    /* blanks between tokens, keys in another order, a test with no outputs */
+    cr_assert_eq(parse(" { \"iter\" : 3 , \"outputs\" : { } , \"type\" : \"test\" , \"net\" : 0 ,"
+                       " \"loss\" : -1.5e-3 , \"seconds\" : 0 }\r"),
+                 CF_MLINE_TEST, "%s", ml.why);
+    cr_assert(ml.test.iter == 3 && ml.test.n == 0 && ml.test.loss == -1.5e-3);
+    cr_assert_eq(parse(""), CF_MLINE_EMPTY);
+    cr_assert_eq(parse("  \t "), CF_MLINE_EMPTY);
+}
+
+Test(metrics_parse, null_is_a_missing_number)
+{
+    cr_assert_eq(parse("{\"type\":\"train\",\"iter\":7,\"loss\":null,\"smoothed_loss\":null,\"lr\":0.1,"
+                       "\"images_per_s\":null,\"elapsed_s\":1}"),
+                 CF_MLINE_TRAIN, "%s", ml.why);
+    cr_assert(isnan(ml.train.loss) && isnan(ml.train.smoothed) && isnan(ml.train.ips));
+    cr_assert_eq(ml.train.lr, 0.1);
+    cr_assert_eq(parse("{\"type\":\"test\",\"iter\":0,\"net\":0,\"outputs\":{\"accuracy\":null},\"loss\":null,"
+                       "\"seconds\":null}"),
+                 CF_MLINE_TEST, "%s", ml.why);
+    cr_assert(isnan(ml.test.value[0]) && isnan(ml.test.loss));
+    /* but an iteration or a net index must be there */
+    cr_assert_eq(parse("{\"type\":\"event\",\"iter\":null,\"event\":\"log\",\"text\":\"x\"}"), CF_MLINE_BAD);
+    cr_assert_str_eq(ml.why, "col 24: null where an integer is required");
+}
+
+/* What cf_metrics_* write (src/headless.c) reads back as it was,
+ * including names and texts that need escapes, and non-finite values. */
+Test(metrics_parse, what_the_writers_write_reads_back)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    cf_iter_rec it = {42, 0.25f, NAN, 0.01, 1234.5, 3.75};
+    cf_metrics_iter(f, &it);
+    cf_test_rec te = {.iter = 500, .net = 2, .n = 3, .loss = INFINITY, .seconds = 0.125};
+    strcpy(te.name[0], "acc \"top-1\"");
+    te.value[0] = 0.75;
+    strcpy(te.name[1], "back\\slash\ttab");
+    te.value[1] = NAN;
+    strcpy(te.name[2], "caf\xc3\xa9_loss");
+    te.value[2] = 1e-30;
+    cf_metrics_test(f, &te);
+    cf_metrics_event(f, 9, "warning", "line\nbreak \x01 and \"quotes\"");
+    fclose(f);
+
+    char *l1 = buf, *l2 = strchr(l1, '\n') + 1, *l3 = strchr(l2, '\n') + 1;
+    cr_assert_eq(cf_metrics_parse(l1, (size_t)(l2 - l1 - 1), &ml), CF_MLINE_TRAIN, "%s", ml.why);
+    cr_assert(ml.train.iter == 42 && ml.train.loss == 0.25f && isnan(ml.train.smoothed) && ml.train.lr == 0.01 &&
+              ml.train.ips == 1234.5 && ml.train.elapsed == 3.75);
+    cr_assert_eq(cf_metrics_parse(l2, (size_t)(l3 - l2 - 1), &ml), CF_MLINE_TEST, "%s", ml.why);
+    cr_assert(ml.test.iter == 500 && ml.test.net == 2 && ml.test.n == 3 && isnan(ml.test.loss) && ml.test.seconds == 0.125);
+    cr_assert_str_eq(ml.test.name[0], "acc \"top-1\"");
+    cr_assert_str_eq(ml.test.name[1], "back\\slash\ttab");
+    cr_assert_str_eq(ml.test.name[2], "caf\xc3\xa9_loss");
+    cr_assert(ml.test.value[0] == 0.75 && isnan(ml.test.value[1]) && ml.test.value[2] == 1e-30);
+    cr_assert(!ml.test.is_loss[0] && ml.test.is_loss[2]);
+    cr_assert_eq(cf_metrics_parse(l3, strlen(l3) - 1, &ml), CF_MLINE_EVENT, "%s", ml.why);
+    cr_assert_eq(ml.iter, 9);
+    cr_assert_str_eq(ml.event, "warning");
+    cr_assert_str_eq(ml.text, "line\nbreak \x01 and \"quotes\"");
+    free(buf);
+}
+
+Test(metrics_parse, escapes)
+{
+    cr_assert_eq(parse("{\"type\":\"event\",\"iter\":0,\"event\":\"log\",\"text\":"
+                       "\"\\u00e9\\u20ac\\ud83d\\ude00 \\/\\b\\f\\n\\r\\t\\\\\\\"\"}"),
+                 CF_MLINE_EVENT, "%s", ml.why);
+    cr_assert_str_eq(ml.text, "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80 /\b\f\n\r\t\\\"");
+}
+
+Test(metrics_parse, every_malformed_form_is_refused_with_a_reason)
+{
+    struct { const char *line, *why; } bad[] = {
+        {"[1]", "col 1: '{' expected"},
+        {"{\"type\":\"train\"", "line ends before the closing '}'"},
+        {"{\"type\":\"train\",", "line ends where a string was expected"},
+        {"{\"type\":\"train\",\"iter\":1,\"loss\":1,\"smoothed_loss\":1,\"lr\":1,\"images_per_s\":1}",
+         "train line without \"elapsed_s\""},
+        {"{\"type\":\"weights\",\"iter\":1}", "col 9: unknown type 'weights'"},
+        {"{\"iter\":1}", "no \"type\""},
+        {"{}", "no \"type\""},
+        {"{\"type\":\"event\",\"iter\":1,\"iter\":2,\"event\":\"log\",\"text\":\"\"}", "key 'iter' twice"},
+        {"{\"type\":\"event\",\"iter\":1,\"event\":\"log\",\"text\":\"\",\"lr\":1}", "\"lr\" in a event line"},
+        {"{\"type\":\"event\",\"iter\":1,\"event\":\"log\",\"text\":\"\"} x", "col 51: text after the object"},
+        {"{\"type\":\"event\",\"iter\":1,\"event\":\"log\",\"text\":\"\"}{}", "text after the object"},
+        {"{\"type\":\"event\" \"iter\":1}", "col 17: ',' or '}' expected"},
+        {"{\"type\"=\"event\"}", "col 8: ':' expected"},
+        {"{type:\"event\"}", "col 2: string expected"},
+        {"{\"type\":\"event\",\"iter\":1.5}", "col 27: non-negative integer expected"},
+        {"{\"type\":\"event\",\"iter\":-1}", "non-negative integer expected"},
+        {"{\"type\":\"event\",\"iter\":3000000000}", "non-negative integer expected"},
+        {"{\"type\":\"event\",\"iter\":01}", "',' or '}' expected"},
+        {"{\"type\":\"event\",\"iter\":1.}", "digit expected after '.'"},
+        {"{\"type\":\"event\",\"iter\":1e}", "digit expected in an exponent"},
+        {"{\"type\":\"event\",\"iter\":+1}", "col 24: number expected"},
+        {"{\"type\":\"event\",\"iter\":NaN}", "number expected"},
+        {"{\"type\":\"event\",\"iter\":\"1\"}", "number expected"},
+        {"{\"type\":\"train\",\"iter\":1,\"loss\":1e999}", "number out of range"},
+        {"{\"type\":\"train\",\"iter\":1,\"loss\":true}", "number expected"},
+        {"{\"type\":\"train\",\"iter\":1,\"loss\":nul}", "number expected"},
+        {"{\"type\":\"train\",\"iter\":1,\"loss\":1000000000000000000000000000000000000000000000000000000000000000}",
+         "number too long"},
+        {"{\"type\":\"event\",\"text\":\"a\x01\"}", "col 26: control character 0x01 in a string"},
+        {"{\"type\":\"event\",\"text\":\"\\x\"}", "col 25: unknown escape '\\x'"},
+        {"{\"type\":\"event\",\"text\":\"\\u0000\"}", "\\u0000 in a string"},
+        {"{\"type\":\"event\",\"text\":\"\\u12g4\"}", "bad hex digit in a \\u escape"},
+        {"{\"type\":\"event\",\"text\":\"\\u12", "line ends inside a \\u escape"},
+        {"{\"type\":\"event\",\"text\":\"\\ud83d\"}", "lone high surrogate in a string"},
+        {"{\"type\":\"event\",\"text\":\"\\ud83d\\u0041\"}", "high surrogate without its low half"},
+        {"{\"type\":\"event\",\"text\":\"\\ude00\"}", "lone low surrogate in a string"},
+        {"{\"type\":\"event\",\"text\":\"abc", "line ends inside a string"},
+        {"{\"type\":\"event\",\"text\":\"abc\\", "line ends inside an escape"},
+        {"{\"type\":\"event\",\"extra\":[1,2]}", "unknown key 'extra' with a value that is not a number, null or a string"},
+        {"{\"type\":\"event\",\"extra\":{}}", "unknown key 'extra'"},
+        {"{\"type\":\"train\",\"iter\":1,\"outputs\":{}}", "\"outputs\" in a train line"},
+        {"{\"type\":\"test\",\"outputs\":[]}", "'{' expected"},
+        {"{\"type\":\"test\",\"outputs\":{\"a\":1,\"a\":2}}", "output 'a' twice"},
+        {"{\"type\":\"test\",\"outputs\":{\"a\":\"x\"}}", "number expected"},
+        {"{\"type\":\"test\",\"outputs\":{\"a\":1 \"b\":2}}", "',' or '}' expected in \"outputs\""},
+        {"{\"type\":\"test\",\"outputs\":{\"a\":1,", "line ends where a string was expected"},
+        {"{\"type\":\"test\",\"outputs\":{\"a\":1", "line ends inside \"outputs\""},
+        {"{\"type\":\"test\",\"outputs\":{\"a\":{\"b\":1}}}", "number expected"},
+        {"{\"type\":\"test\",\"iter\":1,\"net\":0,\"outputs\":{},\"loss\":1}", "test line without \"seconds\""},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        cr_assert_eq(parse(bad[i].line), CF_MLINE_BAD, "accepted: %s", bad[i].line);
+        cr_assert(strstr(ml.why, bad[i].why), "%s\n  gave '%s', expected '%s'", bad[i].line, ml.why, bad[i].why);
+    }
+    /* more outputs than a record holds */
+    char line[1024];
+    int n = snprintf(line, sizeof line, "{\"type\":\"test\",\"outputs\":{");
+    for (int i = 0; i <= CF_MON_MAX_OUT; i++) n += snprintf(line + n, sizeof line - n, "%s\"o%d\":1", i ? "," : "", i);
+    snprintf(line + n, sizeof line - n, "}}");
+    cr_assert_eq(parse(line), CF_MLINE_BAD);
+    cr_assert(strstr(ml.why, "more than 16 outputs"), "%s", ml.why);
+    /* a NUL byte inside the line (its length says it goes on) */
+    const char nul[] = "{\"type\":\"event\",\"iter\":1,\"event\":\"lo\0g\",\"text\":\"\"}";
+    cr_assert_eq(cf_metrics_parse(nul, sizeof nul - 1, &ml), CF_MLINE_BAD);
+    cr_assert(strstr(ml.why, "col 37: NUL byte in a string"), "%s", ml.why);
+}
+
+Test(metrics_parse, unknown_scalar_keys_are_ignored_and_long_names_cut_whole)
+{
+    cr_assert_eq(parse("{\"type\":\"event\",\"iter\":1,\"epoch\":0.5,\"host\":\"x\",\"gpu\":null,\"event\":\"log\",\"text\":\"t\"}"),
+                 CF_MLINE_EVENT, "%s", ml.why);
+    cr_assert_str_eq(ml.text, "t");
+    /* an output name longer than the record's 47 bytes: cut before a
+     * character that would not fit whole (é is 2 bytes at bytes 46-47) */
+    char line[512], name[64];
+    memset(name, 'a', 46);
+    strcpy(name + 46, "\xc3\xa9zz");
+    snprintf(line, sizeof line, "{\"type\":\"test\",\"iter\":1,\"net\":0,\"outputs\":{\"%s\":1},\"loss\":0,\"seconds\":0}", name);
+    cr_assert_eq(parse(line), CF_MLINE_TEST, "%s", ml.why);
+    cr_assert_eq(strlen(ml.test.name[0]), 46);
+}
+
+Test(metrics_parse, every_prefix_of_a_line_is_bad_and_no_input_crashes_it)
+{
+    const char *good = "{\"type\":\"test\",\"iter\":500,\"net\":0,\"outputs\":{\"accuracy\":0.84,\"loss\":null},"
+                       "\"loss\":0.43,\"seconds\":1.3e-2}";
+    size_t n = strlen(good);
+    for (size_t k = 1; k < n; k++) {
+        /* each prefix in a buffer of exactly its size, so a read past the
+         * end is a read past the allocation (caught by sanitizers) */
+        char *p = malloc(k);
+        memcpy(p, good, k);
+        cr_assert_eq(cf_metrics_parse(p, k, &ml), CF_MLINE_BAD, "prefix of %zu bytes accepted", k);
+        cr_assert(ml.why[0]);
+        free(p);
+    }
+    cr_assert_eq(parse(good), CF_MLINE_TEST);
+    /* random changes to a good line: a verdict every time, never a crash */
+    srand(7);
+    int verdicts[3] = {0};
+    for (int t = 0; t < 20000; t++) {
+        char *p = malloc(n);
+        memcpy(p, good, n);
+        for (int e = 0; e < 1 + t % 4; e++) p[rand() % n] = (char)(rand() % 256);
+        cf_mline_type r = cf_metrics_parse(p, n, &ml);
+        cr_assert(r == CF_MLINE_BAD || r == CF_MLINE_TEST || r == CF_MLINE_EVENT || r == CF_MLINE_TRAIN);
+        cr_assert(r != CF_MLINE_BAD || ml.why[0], "a bad line needs a reason");
+        verdicts[r == CF_MLINE_BAD ? 0 : r == CF_MLINE_TEST ? 1 : 2]++;
+        free(p);
+    }
+    cr_assert(verdicts[0] > 10000 && verdicts[1] > 100, "bad %d, test %d", verdicts[0], verdicts[1]);
+}
+
+/* ---- lines of a growing file ---- */
+
+typedef struct lines_seen {
+    int n, too_long;
+    char line[8][64];
+} lines_seen;
+
+static void collect(void *ctx, const char *line, size_t len)
+{
+    lines_seen *s = ctx;
+    if (!line) {
+        s->too_long++;
+        return;
+    }
+    if (s->n < 8) snprintf(s->line[s->n], sizeof s->line[0], "%.*s", (int)len, line);
+    s->n++;
+}
+
+Test(follow, partial_lines_wait_for_their_newline)
+{
+    cf_follow f;
+    cf_follow_init(&f, "unused");
+    lines_seen s = {0};
+    cf_follow_feed(&f, "a\nbb", 4, collect, &s);
+    cr_assert_eq(s.n, 1);
+    cr_assert_eq(cf_follow_pending(&f), 2);
+    cf_follow_feed(&f, "b", 1, collect, &s);
+    cf_follow_feed(&f, "\n\nc", 3, collect, &s);
+    cr_assert_eq(s.n, 3);
+    cr_assert_str_eq(s.line[0], "a");
+    cr_assert_str_eq(s.line[1], "bbb");
+    cr_assert_str_eq(s.line[2], "", "an empty line is a line");
+    cr_assert_eq(cf_follow_pending(&f), 1);
+    cf_follow_close(&f);
+}
+
+Test(follow, a_line_too_long_is_reported_once_and_dropped)
+{
+    cf_follow f;
+    cf_follow_init(&f, "unused");
+    lines_seen s = {0};
+    static char x[CF_FOLLOW_LINE_MAX];
+    memset(x, 'x', sizeof x);
+    cf_follow_feed(&f, x, sizeof x, collect, &s); /* exactly the limit: kept */
+    cf_follow_feed(&f, "\n", 1, collect, &s);
+    cr_assert(s.n == 1 && s.too_long == 0);
+    for (int i = 0; i < 3; i++) cf_follow_feed(&f, x, sizeof x, collect, &s);
+    cr_assert_eq(s.too_long, 1);
+    cf_follow_feed(&f, "yy\nok\n", 6, collect, &s);
+    cr_assert_eq(s.too_long, 1, "the rest of the long line is dropped");
+    cr_assert_eq(s.n, 2);
+    cr_assert_str_eq(s.line[1], "ok");
+    cf_follow_close(&f);
+}
+
+static void write_file(const char *path, const char *mode, const char *text)
+{
+    FILE *f = fopen(path, mode);
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+Test(follow, a_file_that_grows_shrinks_or_is_replaced)
+{
+    char path[512], other[512];
+    snprintf(path, sizeof path, "%s/m.jsonl", tu_tmpdir());
+    snprintf(other, sizeof other, "%s/new.jsonl", tu_tmpdir());
+    cf_follow f;
+    cf_follow_init(&f, path);
+    lines_seen s = {0};
+    cr_assert_eq(cf_follow_poll(&f, collect, &s), CF_FOLLOW_SAME, "not there yet: nothing, no error");
+    cr_assert_not(cf_follow_found(&f));
+    write_file(path, "w", "one\ntwo\nthr");
+    cr_assert_eq(cf_follow_poll(&f, collect, &s), CF_FOLLOW_SAME);
+    cr_assert(cf_follow_found(&f) && s.n == 2 && cf_follow_pending(&f) == 3);
+    cr_assert_eq(cf_follow_poll(&f, collect, &s), CF_FOLLOW_SAME);
+    cr_assert_eq(s.n, 2, "nothing new");
+    write_file(path, "a", "ee\nfour\n");
+    cf_follow_poll(&f, collect, &s);
+    cr_assert_eq(s.n, 4);
+    cr_assert_str_eq(s.line[2], "three");
+    cr_assert_str_eq(s.line[3], "four");
+    /* truncated and rewritten shorter: read again from the start */
+    write_file(path, "w", "A\n");
+    cr_assert_eq(cf_follow_poll(&f, collect, &s), CF_FOLLOW_RESTART);
+    cr_assert_eq(s.n, 4, "the poll that finds out reads nothing");
+    cf_follow_poll(&f, collect, &s);
+    cr_assert_eq(s.n, 5);
+    cr_assert_str_eq(s.line[4], "A");
+    /* replaced by another file, even a longer one */
+    write_file(other, "w", "B\nC\nD\n");
+    cr_assert_eq(rename(other, path), 0);
+    cr_assert_eq(cf_follow_poll(&f, collect, &s), CF_FOLLOW_RESTART);
+    cf_follow_poll(&f, collect, &s);
+    cr_assert_eq(s.n, 8);
+    cr_assert_str_eq(s.line[5], "B");
+    cr_assert_str_eq(s.line[7], "D");
+    cf_follow_close(&f);
+}
+
+/* ---- a run's files into the view ---- */
+
+static void feed_m(cf_view *v, const char *line) { cf_view_feed_metrics(v, line, strlen(line)); }
+static void feed_l(cf_view *v, const char *line) { cf_view_feed_log(v, line, strlen(line)); }
+static const char *log_at(const cf_view *v, int back) { return v->log[(v->nlog - 1 - back) % CF_VIEW_LOG].text; }
+
+Test(runview, metrics_become_curves_and_status)
+{
+    cf_view *v = cf_view_new();
+    v->readonly = true;
+    feed_m(v, "{\"type\":\"test\",\"iter\":0,\"net\":0,\"outputs\":{\"accuracy\":0.1,\"loss\":2.3},\"loss\":2.3,\"seconds\":0.1}");
+    feed_m(v, "{\"type\":\"train\",\"iter\":0,\"loss\":2.5,\"smoothed_loss\":2.5,\"lr\":0.01,\"images_per_s\":0,\"elapsed_s\":0.1}");
+    feed_m(v, "{\"type\":\"train\",\"iter\":100,\"loss\":0.5,\"smoothed_loss\":0.7,\"lr\":0.005,\"images_per_s\":900,\"elapsed_s\":2}");
+    feed_m(v, "{\"type\":\"train\",\"iter\":200,\"loss\":");
+    feed_m(v, "");
+    feed_m(v, "{\"type\":\"test\",\"iter\":200,\"net\":0,\"outputs\":{\"accuracy\":0.9,\"loss\":0.4},\"loss\":0.4,\"seconds\":0.1}");
+    feed_m(v, "{\"type\":\"event\",\"iter\":200,\"event\":\"warning\",\"text\":\"lr 5 refused\"}");
+    cf_view_feed_metrics(v, NULL, 0);
+    cr_assert_eq(v->loss_raw.total, 2);
+    cr_assert(v->loss_raw.last.x == 100 && v->loss_raw.last.y == 0.5 && v->loss_smooth.last.y == 0.7f);
+    cr_assert_eq(v->test_loss.total, 2);
+    cr_assert_eq(v->nacc, 1);
+    cr_assert(v->acc_best[0] == 0.9 && v->acc_best_iter[0] == 200);
+    cr_assert(v->has_test);
+    cr_assert(v->st.iter == 200 && v->st.lr == 0.005 && v->st.ips == 900 && v->st.elapsed == 2);
+    cr_assert_eq(v->metric_lines, 8);
+    cr_assert_eq(v->bad_lines, 2, "the cut line and the too-long one; the empty line is not bad");
+    cr_assert_eq(v->bad_line_no, 8);
+    /* without train.log, tests and events make the log */
+    cr_assert_eq(v->nlog, 3);
+    cr_assert_str_eq(log_at(v, 2), "Iteration 0, test net #0: accuracy = 0.1 loss = 2.3");
+    cr_assert_str_eq(log_at(v, 0), "lr 5 refused");
+    cr_assert_eq(v->log[(v->nlog - 1) % CF_VIEW_LOG].level, 1);
+    /* with train.log, they stay out of it */
+    v->log_from_file = true;
+    feed_m(v, "{\"type\":\"event\",\"iter\":300,\"event\":\"log\",\"text\":\"x\"}");
+    cr_assert_eq(v->nlog, 3);
+    cf_view_clear_run(v);
+    cr_assert(v->loss_raw.total == 0 && v->nacc == 0 && v->nlog == 0 && v->bad_lines == 0 && v->st.iter == 0);
+    cr_assert(v->readonly && v->log_from_file, "settings are kept");
+    cf_view_free(v);
+}
+
+Test(runview, train_log_says_how_the_run_went)
+{
+    cf_view *v = cf_view_new();
+    v->readonly = v->log_from_file = true;
+    feed_l(v, "conv1 -> conv1  Top shape: 64 20 24 24 (737280)");
+    cr_assert_eq(v->nlog, 0, "top shapes are left out");
+    feed_l(v, "cafetui: net 'LeNet': 9 layers, 8 learnable params; solver SGD, base_lr 0.01, max_iter 10000, 2 threads");
+    cr_assert_str_eq(v->st.net_name, "LeNet");
+    cr_assert_eq(v->st.max_iter, 10000);
+    cr_assert_eq(v->st.state, CF_RUN_RUNNING);
+    feed_l(v, "error: snapshot failed: disk full");
+    cr_assert_eq(v->st.state, CF_RUN_RUNNING, "a failed snapshot does not end a run");
+    cr_assert_eq(v->log[(v->nlog - 1) % CF_VIEW_LOG].level, 2);
+    feed_l(v, "warning: lr 5 refused (the policy's lr is 0)");
+    cr_assert_eq(v->log[(v->nlog - 1) % CF_VIEW_LOG].level, 1);
+    feed_l(v, "Optimization stopped at iteration 4242.");
+    cr_assert(v->st.state == CF_RUN_DONE && v->run_stopped && v->st.iter == 4242);
+    /* the same run directory used again: a new banner, a failure */
+    feed_l(v, "cafetui: net 'Other': 3 layers, 2 learnable params; solver Adam, base_lr 0.001, max_iter 50, 1 threads");
+    cr_assert(v->st.state == CF_RUN_RUNNING && !v->run_stopped && v->st.max_iter == 50);
+    feed_l(v, "error: iteration 7: loss is nan; first non-finite output: layer 'ip1' top 'ip1'");
+    cr_assert_eq(v->st.state, CF_RUN_FAILED);
+    cr_assert_str_eq(v->st.error, "iteration 7: loss is nan; first non-finite output: layer 'ip1' top 'ip1'");
+    const char withnul[] = "a\0b";
+    cf_view_feed_log(v, withnul, 3);
+    cr_assert_str_eq(log_at(v, 0), "a b");
+    cf_view_free(v);
+}
+
+Test(keys, a_read_only_view_steers_nothing_and_q_leaves_at_once)
+{
+    cf_view *v = cf_view_new();
+    v->readonly = true;
+    v->st.state = CF_RUN_RUNNING;
+    v->has_test = true;
+    cf_cmd c;
+    cr_assert_eq(press(v, "p+-lst", &c), 0);
+    cr_assert_eq(v->prompt, CF_PROMPT_NONE, "no lr prompt");
+    cr_assert(strstr(v->msg, "read-only"), "%s", v->msg);
+    press(v, "Lz", &c);
+    cr_assert(v->logy && v->zoom == CF_ZOOM_1000, "view settings still work");
+    cr_assert_eq(press(v, "q", &c), 0);
+    cr_assert(v->quit && v->prompt == CF_PROMPT_NONE, "no question: nothing to snapshot");
     cf_view_free(v);
 }

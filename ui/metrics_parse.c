@@ -125,7 +125,7 @@ static int escape(cursor *c, sink *s)
         return 0;
     }
     if (e != 'u') {
-        c->p--;
+        c->p -= 2; /* point at the backslash */
         return bad(c, "unknown escape '\\%c'", e);
     }
     unsigned cp;
@@ -317,11 +317,10 @@ static int check_keys(cursor *c, const fields *f)
 {
     if (!(f->seen & 1u << K_TYPE)) return bad(c, "no \"type\"");
     const char *tname = f->type == T_TRAIN ? "train" : f->type == T_TEST ? "test" : "event";
-    for (int k = 0; k < NKEYS; k++) {
-        bool belongs = keys[k].types & f->type, seen = f->seen & 1u << k;
-        if (belongs && !seen) return bad(c, "%s line without \"%s\"", tname, keys[k].name);
-        if (!belongs && seen) return bad(c, "\"%s\" in a %s line", keys[k].name, tname);
-    }
+    for (int k = 0; k < NKEYS; k++)
+        if (!(keys[k].types & f->type) && f->seen & 1u << k) return bad(c, "\"%s\" in a %s line", keys[k].name, tname);
+    for (int k = 0; k < NKEYS; k++)
+        if (keys[k].types & f->type && !(f->seen & 1u << k)) return bad(c, "%s line without \"%s\"", tname, keys[k].name);
     return 0;
 }
 
