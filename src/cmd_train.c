@@ -41,7 +41,8 @@ int cf_cmd_train(int argc, char **argv, int first, int force_headless)
                 path ? "give one recipe" : "no recipe given");
         return 2;
     }
-    bool headless = force_headless || cf_flag_get(cf_train_flags, "headless") || !can_use_tui();
+    bool asked = force_headless || cf_flag_get(cf_train_flags, "headless");
+    bool headless = asked || !can_use_tui();
     cf_session s;
     cf_error err;
     int rc = cf_session_open(&s, path, cf_train_flags, &err);
@@ -49,6 +50,7 @@ int cf_cmd_train(int argc, char **argv, int first, int force_headless)
         cf_session_close(&s);
         return cf_report(&err);
     }
+    if (headless && !asked) fprintf(stderr, "cafetui: no terminal: running headless\n");
     rc = headless ? cf_headless_run(&s) : cf_tui_run(&s);
     cf_session_close(&s);
     return rc;

@@ -64,6 +64,17 @@ line_chars() { cap | sed -n "${1}p" | LC_ALL=C.UTF-8 wc -m; }
 width_is() { [ "$(line_chars 2)" -eq $(($1 + 1)) ] && status_has 'iter [0-9]+/'; }
 metrics_has() { grep -qE -- "$1" "$TMP/run/metrics.jsonl"; }
 
+# 0. without a terminal, `cafetui RECIPE` says it falls back to headless
+# (and --headless, which asks for it, does not)
+"$BIN" --threads 1 --max-iter 1 --run-dir "$TMP/noterm" "$RECIPE" </dev/null >/dev/null 2>"$TMP/noterm.err" ||
+    fail "the headless fallback failed: $(tail -3 "$TMP/noterm.err")"
+[ "$(grep -c 'running headless' "$TMP/noterm.err")" = 1 ] && grep -qx 'cafetui: no terminal: running headless' "$TMP/noterm.err" ||
+    fail "no one-line notice of the fallback: $(head -3 "$TMP/noterm.err")"
+grep -q '^Optimization done at iteration 1\.' "$TMP/noterm.err" || fail "the fallback did not train"
+"$BIN" --headless --threads 1 --max-iter 1 --run-dir "$TMP/noterm2" "$RECIPE" </dev/null >/dev/null 2>"$TMP/noterm2.err"
+grep -q 'running headless' "$TMP/noterm2.err" && fail "--headless printed the fallback notice"
+pass "no terminal: one notice, then headless"
+
 # The program runs in a shell that reports its exit status and the
 # terminal modes after it ends, then waits so the screen can be read.
 cat >"$TMP/run.sh" <<EOF
