@@ -181,7 +181,6 @@ int cf_headless_run(cf_session *s)
     int rc = cf_session_join(s);
     drain(s, &iseq, &tseq, &lseq);
     if (rc == 0) cf_session_print(s, "Optimization %s at iteration %d.", s->trainer.stop_requested ? "stopped" : "done", sv->iter);
-    else if (s->quiet) fprintf(stderr, "cafetui: %s\n", st.error);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     signal(SIGHUP, SIG_DFL);
