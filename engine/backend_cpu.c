@@ -1,6 +1,8 @@
 /* backend_cpu.c — the CPU backend: OpenBLAS for BLAS, our pool for the
  * rest.  OpenBLAS threads and the pool never run at the same time (a
- * layer calls one, then the other), so both use every core. */
+ * layer calls one, then the other), so both use every core.  When oneDNN
+ * is in use, its OpenMP threads take the pool's jobs as well (see
+ * run_parallel), so that one set of threads serves every layer. */
 #include "backend.h"
 
 #ifdef HAVE_CONFIG_H
@@ -23,6 +25,17 @@ void cf_conv_geom_out(cf_conv_geom *g)
 }
 
 /* ---- parallel_for over the pool ---- */
+
+/* fn(ctx, w) for every worker w: on oneDNN's OpenMP threads when oneDNN
+ * is in use (its threads spin a while after each primitive, and a pool
+ * thread woken meanwhile would wait for a core), else on our pool. */
+static void run_parallel(cf_backend *be, cf_pool_fn fn, void *ctx)
+{
+#ifdef HAVE_DNNL
+    if (be->dnnl && cf_dnnl_parallel(be, fn, ctx) == 0) return;
+#endif
+    cf_pool_run(be->pool, fn, ctx);
+}
 
 typedef struct {
     size_t n;
@@ -51,7 +64,7 @@ void cf_parallel_for(cf_backend *be, size_t n, size_t grain, cf_range_fn fn, voi
         return;
     }
     pfor_job j = {n, parts, fn, ctx};
-    cf_pool_run(be->pool, pfor_worker, &j);
+    run_parallel(be, pfor_worker, &j);
 }
 
 /* ---- BLAS ---- */
@@ -104,7 +117,7 @@ static void cpu_gemm(cf_backend *be, bool ta, bool tb, int M, int N, int K, floa
         gemm_block(&j, 0, M, 0, N);
         return;
     }
-    cf_pool_run(be->pool, gemm_part, &j);
+    run_parallel(be, gemm_part, &j);
 }
 
 static void cpu_gemv(cf_backend *be, bool ta, int M, int N, float alpha, const float *A, const float *x, float beta,

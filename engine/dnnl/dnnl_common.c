@@ -9,9 +9,13 @@
  * the net — the solver's worker thread is not the one that made the
  * backend.  omp_set_num_threads is looked up at run time in the libgomp
  * that libdnnl brought in, so cafetui needs no OpenMP flags of its own.
- * Our pool's workers sleep on a condition variable between jobs, so the
- * two sets of threads never run at the same time: a layer uses one or the
- * other. */
+ *
+ * OpenMP's threads spin for a while after each parallel region before
+ * they sleep; a pool thread woken in that time (pooling, the solver's
+ * update) would wait for a core that a spinning thread holds.  So while
+ * oneDNN is in use the backend's pool jobs run on the OpenMP threads too
+ * (cf_dnnl_parallel, through libgomp's GOMP_parallel entry, found at run
+ * time like omp_set_num_threads): one set of threads for everything. */
 #include "dnnl_common.h"
 
 #include <dlfcn.h>
@@ -23,7 +27,11 @@
 /* ---- backend state ---- */
 
 typedef void (*omp_set_fn)(int);
+typedef int (*omp_get_fn)(void);
+typedef void (*gomp_parallel_fn)(void (*)(void *), void *, unsigned, unsigned);
 static omp_set_fn omp_set;
+static omp_get_fn omp_thread_num, omp_num_threads;
+static gomp_parallel_fn gomp_parallel;
 
 void *cf_dnnl_backend_new(cf_backend *be)
 {
@@ -43,8 +51,12 @@ void *cf_dnnl_backend_new(cf_backend *be)
         free(d);
         return NULL;
     }
-    if (dnnl_version()->cpu_runtime == DNNL_RUNTIME_OMP && !omp_set)
+    if (dnnl_version()->cpu_runtime == DNNL_RUNTIME_OMP && !omp_set) {
+        omp_thread_num = (omp_get_fn)(uintptr_t)dlsym(RTLD_DEFAULT, "omp_get_thread_num");
+        omp_num_threads = (omp_get_fn)(uintptr_t)dlsym(RTLD_DEFAULT, "omp_get_num_threads");
+        gomp_parallel = (gomp_parallel_fn)(uintptr_t)dlsym(RTLD_DEFAULT, "GOMP_parallel");
         omp_set = (omp_set_fn)(uintptr_t)dlsym(RTLD_DEFAULT, "omp_set_num_threads");
+    }
     return d;
 }
 
@@ -61,6 +73,33 @@ long cf_dnnl_executions(const cf_backend *be)
 {
     const cf_dnnl *d = cf_dnnl_of(be);
     return d ? d->executions : 0;
+}
+
+typedef struct {
+    void (*fn)(void *, int);
+    void *ctx;
+    int n;
+} par_job;
+
+/* Each OpenMP thread takes workers thread, thread + team, ...: all n run
+ * even if the team came out smaller than asked. */
+static void par_body(void *arg)
+{
+    par_job *j = arg;
+    int team = omp_num_threads();
+    for (int w = omp_thread_num(); w < j->n; w += team) j->fn(j->ctx, w);
+}
+
+int cf_dnnl_parallel(cf_backend *be, void (*fn)(void *ctx, int w), void *ctx)
+{
+    if (!gomp_parallel || !omp_thread_num || !omp_num_threads || !be->dnnl) return -1;
+    par_job j = {fn, ctx, be->nthreads > 0 ? be->nthreads : 1};
+    if (j.n == 1) {
+        fn(ctx, 0);
+        return 0;
+    }
+    gomp_parallel(par_body, &j, (unsigned)j.n, 0);
+    return 0;
 }
 
 /* ---- primitives ---- */

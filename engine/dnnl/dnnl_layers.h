@@ -59,6 +59,11 @@ static inline bool cf_dnnl_on(const cf_backend *be) { return be && be->dnnl; }
 /* Primitives executed so far on this backend (tests use it to know that
  * the oneDNN path really ran). */
 long cf_dnnl_executions(const cf_backend *be);
+/* fn(ctx, w) once for each w in [0, be->nthreads), on oneDNN's own
+ * threads (the backend's pool jobs, so that two sets of threads do not
+ * compete for the cores); -1 when that cannot be done (the caller then
+ * uses its pool). */
+int cf_dnnl_parallel(cf_backend *be, void (*fn)(void *ctx, int w), void *ctx);
 
 /* Convolution: geometry g (N, C, H, W, kernel, pad, stride, dilation and
  * Ho, Wo filled), M outputs in G groups.  train: backward will be asked. */
@@ -69,6 +74,9 @@ int cf_dnnl_conv_forward(cf_dnnl_conv *p, const float *x, const float *w, const 
 /* dx (NULL: skip) = ∂E/∂x; dw, db (NULL: skip) += their gradients. */
 int cf_dnnl_conv_backward(cf_dnnl_conv *p, const float *x, const float *w, const float *dy, float *dx, float *dw,
                           float *db);
+/* Does the plan compute the weight and bias gradients?  When not, the
+ * layer takes them (pass dw = db = NULL). */
+bool cf_dnnl_conv_weight_grad(const cf_dnnl_conv *p);
 
 cf_dnnl_pool *cf_dnnl_pool_plan(cf_dnnl_pool *old, cf_backend *be, const cf_dnnl_pool_geom *g, bool train);
 void cf_dnnl_pool_free(cf_dnnl_pool *p);
@@ -109,6 +117,7 @@ static inline int cf_dnnl_conv_forward(cf_dnnl_conv *p, const float *x, const fl
 static inline int cf_dnnl_conv_backward(cf_dnnl_conv *p, const float *x, const float *w, const float *dy, float *dx,
                                         float *dw, float *db)
 { (void)p; (void)x; (void)w; (void)dy; (void)dx; (void)dw; (void)db; return -1; }
+static inline bool cf_dnnl_conv_weight_grad(const cf_dnnl_conv *p) { (void)p; return false; }
 
 static inline cf_dnnl_pool *cf_dnnl_pool_plan(cf_dnnl_pool *old, cf_backend *be, const cf_dnnl_pool_geom *g,
                                               bool train)

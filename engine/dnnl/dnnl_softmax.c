@@ -2,7 +2,13 @@
  * sees its bottom as outer × C × inner around the softmax axis; that is
  * oneDNN's 3-D tensor {outer, C, inner} in the abc layout with axis 1, the
  * same bytes.  Forward: y = softmax(x) along C; backward from y and dy
- * alone, as softmax.c: dx = y · (dy − Σ_c dy·y).  In place is allowed. */
+ * alone, as softmax.c: dx = y · (dy − Σ_c dy·y).  In place is allowed.
+ * oneDNN 2.6 has fast code only when the softmax axis is the innermost
+ * (inner = 1, as in every classifier's SoftmaxWithLoss); otherwise it
+ * offers its reference code, which dn_make refuses, and softmax.c keeps
+ * the layer.  Its backward is reference code for every shape, so the
+ * layer's own backward runs (from y and dy alone, it does not care who
+ * computed y). */
 #include <stdlib.h>
 
 #include "dnnl_common.h"
@@ -44,9 +50,11 @@ cf_dnnl_softmax *cf_dnnl_softmax_plan(cf_dnnl_softmax *old, cf_backend *be, size
     if (dnnl_softmax_forward_desc_init(&sd, dnnl_forward_training, &p->md, 1) != dnnl_success ||
         dn_make(d, &sd, NULL, &p->fpd, &p->fwd))
         goto fail;
+    /* backward has only reference code in oneDNN 2.6 for AVX2: then
+     * softmax.c's backward, which needs only y and dy, is used */
     if (dnnl_softmax_backward_desc_init(&sd, &p->md, &p->md, 1) != dnnl_success ||
         dn_make(d, &sd, p->fpd, &p->bpd, &p->bwd))
-        goto fail;
+        p->bpd = NULL, p->bwd = NULL;
     dnnl_memory_t *ms[] = {&p->x, &p->y, &p->dy, &p->dx};
     for (size_t i = 0; i < 4; i++)
         if (dnnl_memory_create(ms[i], &p->md, d->engine, DNNL_MEMORY_NONE) != dnnl_success) {
@@ -69,6 +77,7 @@ int cf_dnnl_softmax_forward(cf_dnnl_softmax *p, const float *x, float *y)
 
 int cf_dnnl_softmax_backward(cf_dnnl_softmax *p, const float *y, const float *dy, float *dx)
 {
+    if (!p->bwd) return -1;
     dnnl_memory_set_data_handle(p->y, (void *)y);
     dnnl_memory_set_data_handle(p->dy, (void *)dy);
     dnnl_memory_set_data_handle(p->dx, dx);

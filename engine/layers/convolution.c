@@ -26,7 +26,10 @@
  *
  * With oneDNN (dnnl_layers.h) both passes run as its convolution
  * primitives instead, and the lowering buffers above are not even made
- * (unless oneDNN fails and this code has to take over). */
+ * (unless oneDNN fails and this code has to take over) — except the
+ * weight gradient of a layer with one or two input channels per group
+ * (a first layer), which oneDNN leaves to this code (dnnl_conv.c says
+ * why). */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,7 +171,7 @@ static int conv_reshape(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, in
     c->col_of = NULL;
     if (cf_dnnl_on(l->be))
         c->dn = cf_dnnl_conv_plan(c->dn, l->be, g, c->M, c->G, c->bias_term, l->phase == CF_TRAIN);
-    return c->dn ? 0 : lowering_buffers(l, err);
+    return c->dn && cf_dnnl_conv_weight_grad(c->dn) ? 0 : lowering_buffers(l, err);
 }
 
 /* ---- forward ---- */
@@ -289,57 +292,71 @@ static void conv_backward(cf_layer *l, cf_blob **top, int nt, const bool *prop, 
     float *wdiff = dw ? cf_blob_mdiff(l->param[0]) : NULL;
     float *bdiff = db ? cf_blob_mdiff(l->param[1]) : NULL;
 
+    /* oneDNN first, last bottom first; bottoms i+1.. are then done except
+     * for the weight and bias gradients when the plan leaves them to us */
     int i = nb - 1;
+    bool own_w = c->dn && !cf_dnnl_conv_weight_grad(c->dn);
     for (; c->dn && i >= 0; i--) {
-        if (!dw && !db && !prop[i]) continue;
+        bool wi = (dw || db) && !own_w;
+        if (!wi && !prop[i]) continue;
         if (cf_dnnl_conv_backward(c->dn, cf_blob_data(bottom[i]), w, cf_blob_diff(top[i]),
-                                  prop[i] ? cf_blob_mdiff(bottom[i]) : NULL, wdiff, bdiff))
+                                  prop[i] ? cf_blob_mdiff(bottom[i]) : NULL, wi ? wdiff : NULL, wi ? bdiff : NULL))
             break; /* oneDNN failed: our own code takes bottoms i..0 */
     }
-    if (i >= 0 && c->dn) {
+    if (c->dn && (i >= 0 || own_w)) {
         cf_error err;
-        cf_dnnl_conv_free(c->dn);
-        c->dn = NULL;
+        if (i >= 0) { /* from now on our own code, until a reshape tries oneDNN again */
+            cf_dnnl_conv_free(c->dn);
+            c->dn = NULL;
+        }
         if (lowering_buffers(l, &err)) abort(); /* out of memory in backward: nothing to return it through */
+    } else if (c->dn) {
+        return;
     }
 
-    /* Last bottom first: forward left its columns in the buffer. */
-    for (; i >= 0; i--) {
-        if (!dw && !db && !prop[i]) continue;
-        const float *tdiff = cf_blob_diff(top[i]);
+    /* Our own code: bottom b's input gradient if oneDNN did not take it
+     * (b <= i), its share of the weight and bias gradients unless oneDNN
+     * took them.  Last bottom first: forward left its columns in the
+     * buffer. */
+    for (int b = nb - 1; b >= 0; b--) {
+        bool pb = prop[b] && b <= i, wb = b <= i || own_w;
+        bool dwb = dw && wb, dbb = db && wb;
+        if (!dwb && !dbb && !pb) continue;
+        float *bd = dbb ? bdiff : NULL;
+        const float *tdiff = cf_blob_diff(top[b]);
         /* dY in [M][N·P]: the top diff itself for one image. */
         const float *dy = tdiff;
-        if (g->N > 1 && (dw || prop[i])) {
-            gather_ctx k = {c, tdiff, c->y->host, bdiff};
+        if (g->N > 1 && (dwb || pb)) {
+            gather_ctx k = {c, tdiff, c->y->host, bd};
             cf_parallel_for(l->be, (size_t)c->M, 1, gather_rows, &k);
             dy = c->y->host;
-        } else if (db) {
-            gather_ctx k = {c, tdiff, NULL, bdiff};
+        } else if (dbb) {
+            gather_ctx k = {c, tdiff, NULL, bd};
             cf_parallel_for(l->be, (size_t)c->M, 1, gather_rows, &k);
         }
 
         float *col = c->direct ? NULL : c->col->host;
-        if (dw) {
+        if (dwb) {
             const float *cx = col;
             if (c->direct) {
-                cx = cf_blob_data(bottom[i]);
-            } else if (c->col_of != bottom[i]) {
-                cf_im2col(l->be, g, cf_blob_data(bottom[i]), col);
-                c->col_of = bottom[i];
+                cx = cf_blob_data(bottom[b]);
+            } else if (c->col_of != bottom[b]) {
+                cf_im2col(l->be, g, cf_blob_data(bottom[b]), col);
+                c->col_of = bottom[b];
             }
             for (int gi = 0; gi < c->G; gi++)
                 cf_gemm(l->be, false, true, Mg, Kg, NP, 1.0f, dy + (size_t)gi * Mg * NP, cx + (size_t)gi * Kg * NP,
                         1.0f, wdiff + (size_t)gi * Mg * Kg);
         }
-        if (!prop[i]) continue;
+        if (!pb) continue;
         /* dcol = Wᵀ · dY, written over the columns (no longer needed). */
-        float *dcol = c->direct ? cf_blob_mdiff(bottom[i]) : col;
+        float *dcol = c->direct ? cf_blob_mdiff(bottom[b]) : col;
         for (int gi = 0; gi < c->G; gi++)
             cf_gemm(l->be, true, false, Kg, NP, Mg, 1.0f, w + (size_t)gi * Mg * Kg, dy + (size_t)gi * Mg * NP, 0.0f,
                     dcol + (size_t)gi * Kg * NP);
         if (!c->direct) {
             c->col_of = NULL;
-            cf_col2im(l->be, g, dcol, cf_blob_mdiff(bottom[i]));
+            cf_col2im(l->be, g, dcol, cf_blob_mdiff(bottom[b]));
         }
     }
 }
