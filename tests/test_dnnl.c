@@ -174,6 +174,19 @@ Test(dnnl, convolution_three_channels_one_by_one_one_image)
     cr_assert_gt(run_both(y, 4, SHAPE(1, 3, 5, 6), one), 0);
 }
 
+Test(dnnl, convolution_large_images_lowered_in_chunks)
+{
+    /* the reference path lowers B images at a time (B·K·P <= 2^17):
+     * K·P = 36·1600 gives B = 2 over 3 images (a short last chunk),
+     * 72·1600 gives B = 1, and a 1×1 kernel over 64 channels of 48×48
+     * reads the images in place */
+    const char *y = "{name: c, type: Convolution, convolution_param: {num_output: 5, kernel_size: 3}}";
+    cr_assert_gt(run_both(y, 4, SHAPE(3, 4, 42, 42), one), 0);
+    cr_assert_gt(run_both(y, 4, SHAPE(3, 8, 42, 42), one), 0);
+    const char *y1 = "{name: c, type: Convolution, convolution_param: {num_output: 3, kernel_size: 1}}";
+    cr_assert_gt(run_both(y1, 4, SHAPE(2, 64, 48, 48), one), 0);
+}
+
 Test(dnnl, convolution_two_bottoms)
 {
     const char *y = "{name: c, type: Convolution, convolution_param: {num_output: 3, kernel_size: 2, stride: 1}}";

@@ -5,7 +5,9 @@
  * may read the top where the bottom was (Caffe does the same).
  * relu_param.engine is accepted for Caffe prototxts and has no effect.
  * With oneDNN (dnnl_layers.h) both passes run as its eltwise primitive. */
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "dnnl/dnnl_layers.h"
 #include "layer.h"
@@ -48,13 +50,27 @@ static int relu_reshape(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, in
     return 0;
 }
 
+/* c ? a : b as a bit select between two values computed anyway, so that
+ * the loops below vectorise (a branch around s·v would not: the compiler
+ * may not move a float multiplication out of a branch, as it could
+ * trap).  Bit for bit what the branch gives, NaN included. */
+static inline float pick(bool c, float a, float b)
+{
+    uint32_t ua, ub, m = -(uint32_t)c;
+    memcpy(&ua, &a, sizeof ua);
+    memcpy(&ub, &b, sizeof ub);
+    ua = (ua & m) | (ub & ~m);
+    memcpy(&a, &ua, sizeof a);
+    return a;
+}
+
 static void relu_fwd_range(void *c, size_t b, size_t e)
 {
     relu_ctx *k = c;
     const float s = k->slope;
     for (size_t i = b; i < e; i++) {
         float v = k->x[i];
-        k->y[i] = v > 0 ? v : s * v;
+        k->y[i] = pick(v > 0, v, s * v);
     }
 }
 
@@ -62,7 +78,10 @@ static void relu_bwd_range(void *c, size_t b, size_t e)
 {
     relu_ctx *k = c;
     const float s = k->slope;
-    for (size_t i = b; i < e; i++) k->dx[i] = k->dy[i] * (k->x[i] > 0 ? 1.0f : s);
+    for (size_t i = b; i < e; i++) {
+        float g = k->dy[i];
+        k->dx[i] = pick(k->x[i] > 0, g, s * g);
+    }
 }
 
 static int relu_forward(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt, cf_error *err)
