@@ -12,7 +12,9 @@
  * data, its diff and the solver's last step (SGD: the momentum history,
  * which is the step just taken).  Rows: each layer's tops in order, then
  * its params ("weights", "bias"); Split layers that the net inserts are
- * left out; a layer that shares a param reports the shared blob. */
+ * left out; a layer that shares a param reports the shared blob.  Large
+ * blobs take the trainer's fast path; NaN, infinities and values whose
+ * squares overflow a float must not fool it. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <string.h>
@@ -262,5 +264,57 @@ Test(stats, every_row_after_training_steps)
     }
     cr_assert_eq(rows, n, "every row checked");
     cr_assert(relu_zero, "the ReLU output has zeros (the zero fraction is exercised)");
+    cf_solver_free(s);
+}
+
+/* Blobs large enough for the trainer's fast path (blocks of 512 values
+ * summed in float lanes), and the values that must send it back to the
+ * careful loop: a NaN or an infinity among them, or values whose squares
+ * overflow a float.  A large offset with a small spread must keep its
+ * digits (the sums are taken around a pivot). */
+Test(stats, large_blobs_and_awkward_values)
+{
+    cf_error err;
+    char buf[2048];
+    cf_solver_opts o = {.be = tu_backend(), .max_iter = -1, .base_lr = -1, .seed = -1};
+    cf_solver *s = cf_solver_new(tu_yaml("base_lr: 0.1\nlr_policy: fixed\n"),
+                                 tu_yaml("input: x\ninput_shape: {dim: [2, 3]}\nlayer:\n"
+                                         "  - {name: big, type: InnerProduct, bottom: x, top: y,\n"
+                                         "     inner_product_param: {num_output: 2000, bias_term: false}}\n"),
+                                 &o, &err);
+    if (!s) cr_assert_fail("solver: %s", cf_error_str(&err, buf, sizeof buf));
+    cf_blob *y = s->net->layers[0].top[0], *w = s->net->layers[0].layer->param[0];
+    cr_assert(y->count == 4000 && w->count == 6000);
+    float *yd = cf_blob_mdata(y), *yg = cf_blob_mdiff(y), *wd = cf_blob_mdata(w), *wg = cf_blob_mdiff(w);
+    tu_fill(y, -0.01f, 0.01f, 21);
+    for (size_t i = 0; i < y->count; i++) yd[i] += 1e4f;  /* 1e4 ± 0.01 */
+    for (size_t i = 0; i < y->count; i++) yg[i] = (float)((i * 7919) % 1000) / 1000 - 0.5f;
+    yg[1234] = NAN;                                         /* far from the first block */
+    yg[3999] = INFINITY;                                    /* in the tail after the last full block */
+    for (size_t i = 0; i < w->count; i++) wd[i] = (float)(i % 13) - 6;
+    wd[0] = NAN;                                            /* the pivot itself */
+    for (size_t i = 0; i < w->count; i++) wg[i] = (float)(i % 5);
+    wg[700] = 3e20f, wg[4000] = -2e20f;                     /* their squares overflow a float */
+
+    cf_blob_stat st[4];
+    int n = cf_trainer_stats(s, st, 4);
+    cr_assert_eq(n, 2);
+    cf_moments m;
+    reference(yd, y->count, &m);
+    cr_assert_float_eq(st[0].data.mean, m.mean, 1e-7 * 1e4);
+    cr_assert_float_eq(st[0].data.std, m.std, 1e-3 * m.std, "std %.6g vs %.6g: the spread lost its digits", st[0].data.std,
+                       m.std);
+    cr_assert(m.std > 0.004 && m.std < 0.008, "the reference itself: %g", m.std);
+    reference(yg, y->count, &m);
+    same_moments(&st[0].diff, &m, "y diff with a NaN and an Inf");
+    cr_assert_eq(st[0].diff.nonfinite, 2);
+    reference(wd, w->count, &m);
+    same_moments(&st[1].data, &m, "weights with a NaN first");
+    cr_assert(isnan(st[1].norm), "the norm of weights holding a NaN is NaN: %g", st[1].norm);
+    reference(wg, w->count, &m);
+    same_moments(&st[1].diff, &m, "gradients of 1e20");
+    double want = l2(wg, w->count);
+    cr_assert(isfinite(st[1].grad_norm) && fabs(st[1].grad_norm - want) <= 1e-6 * want, "grad norm %g vs %g",
+              st[1].grad_norm, want);
     cf_solver_free(s);
 }
