@@ -1,9 +1,91 @@
 /* blob.c — see blob.h. */
 #include "blob.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+/* ---- memory limit and accounting (see blob.h) ---- */
+
+static size_t mem_in_use;     /* bytes of cf_mem host buffers; atomics: prefetch threads allocate too */
+static size_t mem_set_limit;  /* cf_mem_set_limit, 0 when unset */
+
+void cf_mem_set_limit(size_t bytes) { __atomic_store_n(&mem_set_limit, bytes, __ATOMIC_RELAXED); }
+
+size_t cf_mem_in_use(void) { return __atomic_load_n(&mem_in_use, __ATOMIC_RELAXED); }
+
+/* CAFETUI_MEM_LIMIT: "1073741824", "512M", "2G"; 0 when unset or unreadable. */
+static size_t env_limit(void)
+{
+    const char *v = getenv("CAFETUI_MEM_LIMIT");
+    if (!v || !*v) return 0;
+    char *end;
+    double d = strtod(v, &end);
+    double mult = *end == 'K' || *end == 'k' ? 1024.0 : *end == 'M' || *end == 'm' ? 1048576.0
+                : *end == 'G' || *end == 'g' ? 1073741824.0 : *end == 'T' || *end == 't' ? 1099511627776.0 : 1.0;
+    if (mult != 1.0) end++;
+    if (end == v || *end || !(d > 0) || d * mult >= 1.8e19) return 0;
+    return (size_t)(d * mult);
+}
+
+static size_t limit_and_source(const char **source)
+{
+    size_t set = __atomic_load_n(&mem_set_limit, __ATOMIC_RELAXED);
+    if (set) {
+        *source = "cf_mem_set_limit";
+        return set;
+    }
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    size_t lim = pages > 0 && psize > 0 ? (size_t)pages * (size_t)psize : (size_t)-1;
+    *source = "physical memory";
+    struct rlimit rl;
+    if (!getrlimit(RLIMIT_AS, &rl) && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < lim)
+        lim = rl.rlim_cur, *source = "ulimit -v";
+    if (!getrlimit(RLIMIT_DATA, &rl) && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < lim)
+        lim = rl.rlim_cur, *source = "ulimit -d";
+    size_t e = env_limit();
+    if (e && e < lim) lim = e, *source = "CAFETUI_MEM_LIMIT";
+    return lim;
+}
+
+size_t cf_mem_limit(void)
+{
+    const char *src;
+    return limit_and_source(&src);
+}
+
+const char *cf_mem_limit_source(void)
+{
+    const char *src;
+    limit_and_source(&src);
+    return src;
+}
+
+const char *cf_mem_str(size_t bytes, char *buf, size_t n)
+{
+    /* the larger unit as soon as one decimal would round up to 1024 */
+    double b = (double)bytes;
+    if (b >= 1023.95 * 1048576.0) snprintf(buf, n, "%.1f GiB", b / 1073741824.0);
+    else if (b >= 1023.95 * 1024.0) snprintf(buf, n, "%.1f MiB", b / 1048576.0);
+    else if (bytes >= 1024) snprintf(buf, n, "%.1f KiB", b / 1024.0);
+    else snprintf(buf, n, "%zu bytes", bytes);
+    return buf;
+}
+
+int cf_mem_check(size_t bytes, const char *what, cf_error *err)
+{
+    const char *src;
+    size_t lim = limit_and_source(&src), used = cf_mem_in_use();
+    size_t avail = used < lim ? lim - used : 0;
+    if (bytes <= avail) return 0;
+    char a[32], b[32];
+    return cf_error_set(err, CF_EINPUT, "%s needs %s, more than the %s of memory available (%s)", what,
+                        cf_mem_str(bytes, a, sizeof a), cf_mem_str(avail, b, sizeof b), src);
+}
+
 
 cf_mem *cf_mem_new(void)
 {
@@ -16,6 +98,7 @@ cf_mem *cf_mem_new(void)
 void cf_mem_unref(cf_mem *m)
 {
     if (!m || --m->refs > 0) return;
+    if (m->host) __atomic_sub_fetch(&mem_in_use, m->cap * sizeof(float), __ATOMIC_RELAXED);
     free(m->host);
     if (m->dev && m->devops) m->devops->free(m->dev);
     free(m);
@@ -27,10 +110,17 @@ static float *grow_host(cf_mem *m, size_t n)
     if (n <= m->cap && m->host) return m->host;
     size_t cap = n > m->cap ? n : m->cap;
     if (cap == 0) cap = 1;
+    /* Past the limit: refuse here, where it can be reported, instead of
+     * being killed when memset touches pages the system does not have. */
+    size_t old = m->host ? m->cap * sizeof(float) : 0, lim = cf_mem_limit();
+    if (cap > SIZE_MAX / sizeof(float) || cap * sizeof(float) - old > lim ||
+        cf_mem_in_use() > lim - (cap * sizeof(float) - old))
+        return NULL;
     /* 64-byte alignment for SIMD and for oneDNN. */
     float *p = NULL;
     if (posix_memalign((void **)&p, 64, cap * sizeof(float))) return NULL;
     memset(p, 0, cap * sizeof(float));
+    __atomic_add_fetch(&mem_in_use, cap * sizeof(float) - old, __ATOMIC_RELAXED);
     if (m->host) {
         memcpy(p, m->host, m->size * sizeof(float));
         free(m->host);
@@ -50,6 +140,7 @@ float *cf_mem_host(cf_mem *m, size_t n)
     if (m->head == CF_MEM_DEVICE && m->dev && m->devops)
         m->devops->to_host(grow_host(m, m->size), m->dev, m->size * sizeof(float)), m->head = CF_MEM_SYNCED;
     float *p = grow_host(m, n);
+    if (!p) return NULL; /* size unchanged: the memory is not there */
     if (n > m->size) m->size = n;
     if (m->head == CF_MEM_UNINIT) m->head = CF_MEM_HOST;
     return p;

@@ -89,6 +89,24 @@ bool cf_blob_same_shape(const cf_blob *a, const cf_blob *b);
 size_t cf_blob_bytes(const cf_blob *b);
 void cf_blob_zero_diff(cf_blob *b);
 
+/* Memory limit.  Host memory for blobs and workspaces is counted as it is
+ * allocated; an allocation that would take the count past the limit is
+ * refused (cf_mem_host returns NULL) rather than left to the OOM killer.
+ * The limit is the smallest of physical memory, RLIMIT_AS (ulimit -v),
+ * RLIMIT_DATA (ulimit -d) and the environment's CAFETUI_MEM_LIMIT (bytes,
+ * or with a K/M/G suffix), unless cf_mem_set_limit set one (0 clears it).
+ * cf_mem_limit_source says which ("physical memory", "ulimit -v", ...). */
+size_t cf_mem_limit(void);
+const char *cf_mem_limit_source(void);
+void cf_mem_set_limit(size_t bytes);
+size_t cf_mem_in_use(void);
+/* Fail (CF_EINPUT) when `bytes` more would not fit under the limit:
+ * "<what> needs 3.7 GiB, more than the 1.0 GiB of memory available
+ * (physical memory)".  The caller adds the layer's name and position. */
+int cf_mem_check(size_t bytes, const char *what, cf_error *err);
+/* "3.7 GiB", "12.0 MiB", "512 bytes" */
+const char *cf_mem_str(size_t bytes, char *buf, size_t n);
+
 /* cf_mem for engine-internal buffers (workspaces). */
 cf_mem *cf_mem_new(void);
 void cf_mem_unref(cf_mem *m);

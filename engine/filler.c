@@ -21,6 +21,7 @@
  * where n = fan_in = count / shape[0], fan_out = count / shape[1], or their
  * average, as variance_norm says. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -134,6 +135,12 @@ int cf_fill(cf_blob *b, cf_node *f, const char *def_type, cf_rng *rng, cf_error 
         return cf_node_error(cf_node_get(f, "sparse"), err, CF_EINPUT, "field 'sparse' needs a gaussian filler");
 
     float *w = cf_blob_mdata(b);
+    if (!w) { /* refused by the memory limit (blob.h) or by the system */
+        char what[160], sh[128];
+        snprintf(what, sizeof what, "blob '%s' (%s)", b->name ? b->name : "", cf_blob_shape_str(b, sh, sizeof sh));
+        if (!cf_mem_check(b->count * sizeof(float), what, err)) cf_error_set(err, CF_ERUNTIME, "%s: out of memory", what);
+        return -1;
+    }
     size_t count = b->count;
     double fan_in = b->naxes > 0 && b->shape[0] ? (double)count / b->shape[0] : 1;
     double fan_out = b->naxes > 1 && b->shape[1] ? (double)count / b->shape[1] : (double)count;

@@ -171,6 +171,17 @@ cf_blob *cf_layer_add_param(cf_layer *l, int naxes, const int *shape, cf_error *
         cf_error_ctx(err, "layer '%s'", l->name);
         return NULL;
     }
+    /* Allocated now (the filler writes it next), so that a param too big
+     * for memory is refused with the layer's name, not met as NULL. */
+    char what[160], sh[128];
+    snprintf(what, sizeof what, "param %d (%s)", l->nparam, cf_blob_shape_str(b, sh, sizeof sh));
+    cf_error e;
+    if (cf_mem_check(b->count * sizeof(float), what, &e) ||
+        (!cf_blob_mdata(b) && cf_error_set(&e, CF_ERUNTIME, "%s: out of memory", what))) {
+        cf_blob_free(b);
+        cf_layer_error(l, NULL, err, "%s", e.msg);
+        return NULL;
+    }
     l->param_grad[l->nparam] = true;
     l->param[l->nparam++] = b;
     return b;

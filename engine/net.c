@@ -2,6 +2,7 @@
 #include "net.h"
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -284,6 +285,126 @@ static cf_net_layer *append_layer(cf_net *net, cf_layer *l, int nb, int nt)
     return nl;
 }
 
+/* ------------------------------------------------------------------ */
+/* memory: a blob's data is allocated by the first forward, so a net too  */
+/* big for the machine is refused while it is built, naming its biggest   */
+/* blob, rather than found out by the OOM killer or a NULL pointer.       */
+
+typedef struct mem_ledger {
+    size_t promised;            /* bytes of data set up but not allocated yet */
+    size_t big;                 /* bytes of the biggest top so far */
+    const cf_blob *big_blob;
+    cf_layer *big_layer;        /* its producer */
+} mem_ledger;
+
+static size_t unheld_bytes(const cf_mem *m, size_t count)
+{
+    size_t held = m->host ? m->cap : 0;
+    return count > held ? (count - held) * sizeof(float) : 0;
+}
+
+/* Does b's data (diff when `diff`) share memory with one of the first n blobs of v? */
+static bool mem_seen(const cf_blob *b, cf_blob *const *v, int n, bool diff)
+{
+    for (int i = 0; i < n; i++)
+        if (diff ? v[i]->diff == b->diff : v[i]->data == b->data) return true;
+    return false;
+}
+
+static int refuse(cf_layer *at, const char *what, size_t need, const mem_ledger *m, cf_error *err)
+{
+    char a[32], b[32], c[32], sh[128];
+    size_t used = cf_mem_in_use(), lim = cf_mem_limit();
+    return cf_layer_error(at, NULL, err,
+                          "the net's %s need %s, more than the %s of memory available (%s); "
+                          "the biggest is top '%s' of layer '%s' (%s, %s)",
+                          what, cf_mem_str(need, a, sizeof a), cf_mem_str(used < lim ? lim - used : 0, b, sizeof b),
+                          cf_mem_limit_source(), m->big_blob->name ? m->big_blob->name : "", m->big_layer->name,
+                          cf_blob_shape_str(m->big_blob, sh, sizeof sh), cf_mem_str(m->big, c, sizeof c));
+}
+
+/* After a layer's setup: add its tops' data to what the net will need. */
+static int promise_tops(const cf_net_layer *nl, mem_ledger *m, cf_error *err)
+{
+    for (int t = 0; t < nl->nt; t++) {
+        const cf_blob *b = nl->top[t];
+        if (mem_seen(b, nl->bottom, nl->nb, false) || mem_seen(b, nl->top, t, false)) continue;
+        m->promised += unheld_bytes(b->data, b->count);
+        if (!m->big_blob || b->count * sizeof(float) > m->big)
+            m->big = b->count * sizeof(float), m->big_blob = b, m->big_layer = nl->layer;
+    }
+    size_t used = cf_mem_in_use(), lim = cf_mem_limit();
+    if (used <= lim && m->promised <= lim - used) return 0;
+    return refuse(nl->layer, "blobs up to this layer", m->promised, m, err);
+}
+
+/* Once backward is decided (training nets): the diffs that backward and
+ * the loss will write (those ensure_memory allocates), memory shared by
+ * several blobs counted once. */
+static size_t add_diff(cf_blob *b, cf_blob **seen, int *nseen)
+{
+    if (mem_seen(b, seen, *nseen, true)) return 0;
+    seen[(*nseen)++] = b;
+    return unheld_bytes(b->diff, b->count);
+}
+
+static int promise_diffs(cf_net *net, mem_ledger *m, cf_error *err)
+{
+    if (net->phase != CF_TRAIN || !m->big_blob) return 0;
+    size_t diffs = 0, room = 1;
+    for (int li = 0; li < net->nlayers; li++)
+        room += (size_t)(net->layers[li].nt + net->layers[li].nb + net->layers[li].layer->nparam);
+    cf_blob **seen = xrealloc(NULL, room * sizeof *seen);
+    int nseen = 0;
+    for (int li = 0; li < net->nlayers; li++) {
+        cf_net_layer *nl = &net->layers[li];
+        for (int t = 0; t < nl->nt; t++)
+            if (nl->need_backward || nl->loss_weight[t] != 0) diffs += add_diff(nl->top[t], seen, &nseen);
+        if (!nl->need_backward) continue;
+        for (int b = 0; b < nl->nb; b++)
+            if (nl->prop_down[b]) diffs += add_diff(nl->bottom[b], seen, &nseen);
+        for (int p = 0; p < nl->layer->nparam; p++)
+            if (nl->layer->param_grad[p]) diffs += add_diff(nl->layer->param[p], seen, &nseen);
+    }
+    free(seen);
+    size_t used = cf_mem_in_use(), lim = cf_mem_limit(), need = m->promised + diffs;
+    if (need >= diffs && used <= lim && need <= lim - used) return 0;
+    return refuse(m->big_layer, "blobs and their gradients", need, m, err);
+}
+
+/* Before a layer's forward: its tops, and in training the diffs its
+ * backward and the loss will write, are allocated here, where a refusal
+ * can be reported with the layer's name; the layer then finds them. */
+static int alloc_failed(cf_layer *l, const char *kind, const cf_blob *b, cf_error *err)
+{
+    char what[256], sh[128], a[32];
+    snprintf(what, sizeof what, "%s '%s' (%s)", kind, b->name ? b->name : "", cf_blob_shape_str(b, sh, sizeof sh));
+    cf_error e;
+    if (cf_mem_check(b->count * sizeof(float), what, &e) == 0)
+        snprintf(e.msg, sizeof e.msg, "%s: out of memory (the system refused %s)", what,
+                 cf_mem_str(b->count * sizeof(float), a, sizeof a));
+    cf_layer_error(l, NULL, err, "%s", e.msg);
+    if (err) err->code = CF_ERUNTIME;
+    return -1;
+}
+
+static int ensure_memory(const cf_net *net, const cf_net_layer *nl, cf_error *err)
+{
+    cf_layer *l = nl->layer;
+    for (int t = 0; t < nl->nt; t++)
+        if (!cf_blob_data(nl->top[t])) return alloc_failed(l, "top", nl->top[t], err);
+    if (net->phase != CF_TRAIN) return 0;
+    for (int t = 0; t < nl->nt; t++)
+        if ((nl->need_backward || nl->loss_weight[t] != 0) && !cf_blob_diff(nl->top[t]))
+            return alloc_failed(l, "gradient of top", nl->top[t], err);
+    if (!nl->need_backward) return 0;
+    for (int b = 0; b < nl->nb; b++)
+        if (nl->prop_down[b] && !cf_blob_diff(nl->bottom[b])) return alloc_failed(l, "gradient of bottom", nl->bottom[b], err);
+    for (int p = 0; p < l->nparam; p++)
+        if (l->param_grad[p] && !cf_blob_diff(l->param[p])) return alloc_failed(l, "gradient of param", l->param[p], err);
+    return 0;
+}
+
 static void report_tops(const cf_net_opts *o, const cf_net_layer *nl)
 {
     char buf[256];
@@ -535,6 +656,7 @@ cf_net *cf_net_build(cf_node *conf, const cf_net_opts *o, cf_error *err)
     net->phase = o->phase;
     net->be = o->be;
     plan p = {0};
+    mem_ledger mem = {0};
     cf_node **confs = NULL;
     const char *nm;
     bool force_backward = false;
@@ -637,6 +759,7 @@ cf_net *cf_net_build(cf_node *conf, const cf_net_opts *o, cf_error *err)
                 goto fail_split;
             }
             report_tops(o, nlr);
+            if (promise_tops(nlr, &mem, err)) goto fail_split;
         }
         /* splits for the versions this step produced */
         for (int v = 0; v < p.nv; v++) {
@@ -662,6 +785,7 @@ cf_net *cf_net_build(cf_node *conf, const cf_net_opts *o, cf_error *err)
                 nlr->top[t] = b;
             }
             if (cf_layer_setup(l, nlr->bottom, 1, nlr->top, k, err)) goto fail_split;
+            if (promise_tops(nlr, &mem, err)) goto fail_split;
         }
     }
     free(split_next);
@@ -682,7 +806,7 @@ cf_net *cf_net_build(cf_node *conf, const cf_net_opts *o, cf_error *err)
             }
 
     /* 3. backward needs and outputs */
-    if (decide_backward(net, confs, force_backward, err)) goto fail;
+    if (decide_backward(net, confs, force_backward, err) || promise_diffs(net, &mem, err)) goto fail;
     /* outputs: blobs that no later layer reads (an in-place chain counts once) */
     for (int li = 0; li < net->nlayers; li++)
         for (int t = 0; t < net->layers[li].nt; t++) {
@@ -748,6 +872,7 @@ static int forward_layer(cf_net *net, int li, float *loss, cf_error *err)
     cf_layer *l = nl->layer;
     if (l->ops->reshape && l->ops->reshape(l, nl->bottom, nl->nb, nl->top, nl->nt, err))
         return cf_error_ctx(err, "layer '%s'", l->name);
+    if (ensure_memory(net, nl, err)) return -1;
     if (l->ops->forward(l, nl->bottom, nl->nb, nl->top, nl->nt, err)) return cf_error_ctx(err, "layer '%s'", l->name);
     for (int t = 0; t < nl->nt; t++) {
         if (nl->loss_weight[t] == 0) continue;
