@@ -30,5 +30,13 @@ size_t cf_data_layer_position(const cf_layer *l, cf_rng *rng);
  * dropped.  Restoring both values that cf_data_layer_position gave
  * resumes the same batches bit for bit. */
 int cf_data_layer_seek(cf_layer *l, size_t index, const cf_rng *rng, cf_error *err);
+/* Data: read as rank `rank` of `nranks` data-parallel processes: each
+ * iteration the ranks' batches of B are the consecutive slices of one
+ * global batch of nranks·B records (rank r takes slice r), so together
+ * they are what one process with batch nranks·B reads, and no two ranks
+ * read the same record within an epoch.  Position and seek then speak of
+ * the global stream (the same on every rank, valid for any nranks).
+ * Starts from the current position; batches prefetched are dropped. */
+int cf_data_layer_shard(cf_layer *l, int rank, int nranks, cf_error *err);
 
 #endif

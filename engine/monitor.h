@@ -27,6 +27,7 @@
 #define CF_MON_LOGS 2048
 #define CF_MON_MAX_OUT 16
 #define CF_MON_MAX_STATS 256
+#define CF_MON_MAX_RANKS 16
 
 typedef enum {
     CF_CMD_PAUSE, CF_CMD_RESUME, CF_CMD_TOGGLE_PAUSE,
@@ -48,7 +49,7 @@ typedef struct cf_iter_rec {
     int iter;                /* iteration this loss belongs to (before the update) */
     float loss, smoothed;
     double lr;
-    double ips;              /* images per second, recent */
+    double ips;              /* images per second, recent (all ranks together) */
     double elapsed;          /* seconds since training started */
 } cf_iter_rec;
 
@@ -94,6 +95,11 @@ typedef struct cf_status {
     char device[64];
     size_t dev_used, dev_total;  /* GPU; 0 on the CPU */
     char error[512];
+    /* several processes (ranks > 1); batch and ips above are for all ranks */
+    int ranks;
+    double comm_s, step_s;   /* mean seconds per iteration communicating, and in all, since the start */
+    double comm_frac;        /* comm_s / step_s */
+    double rank_ips[CF_MON_MAX_RANKS]; /* per rank (the first ones): images/s while computing */
 } cf_status;
 
 typedef struct cf_monitor cf_monitor;

@@ -911,8 +911,8 @@ void cf_net_backward(cf_net *net)
     }
     for (int li = net->nlayers; li-- > 0;) {
         cf_net_layer *nl = &net->layers[li];
-        if (!nl->need_backward) continue;
-        nl->layer->ops->backward(nl->layer, nl->top, nl->nt, nl->prop_down, nl->bottom, nl->nb);
+        if (nl->need_backward) nl->layer->ops->backward(nl->layer, nl->top, nl->nt, nl->prop_down, nl->bottom, nl->nb);
+        if (net->after_backward) net->after_backward(net->after_backward_ctx, li);
     }
 }
 

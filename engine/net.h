@@ -80,6 +80,12 @@ typedef struct cf_net {
     cf_node **made;            /* config nodes made by the net (splits) */
     int nmade;
     cf_backend *be;
+    /* Called by cf_net_backward after each layer (also those it skips),
+     * last layer first, with the layer's index: a data-parallel gradient
+     * reducer (engine/dist/reducer.h) starts sending the param gradients
+     * that are complete while the earlier layers still run.  NULL: none. */
+    void (*after_backward)(void *ctx, int layer);
+    void *after_backward_ctx;
 } cf_net;
 
 cf_net *cf_net_build(cf_node *conf, const cf_net_opts *o, cf_error *err);

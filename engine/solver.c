@@ -31,6 +31,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "dist/dist_solver.h"
+
 static const char *const type_names[] = {"SGD", "Nesterov", "AdaGrad", "RMSProp", "AdaDelta", "Adam", NULL};
 static const char *const policy_names[] = {"fixed", "step", "exp", "inv", "multistep", "poly", "sigmoid", "staged",
                                            NULL};
@@ -244,6 +246,7 @@ cf_solver *cf_solver_new(cf_node *sc, cf_node *nc, const cf_solver_opts *opts, c
         if (cf_net_share_trained(s->test[k], s->net, err)) goto fail;
     }
     if (cf_node_check_unused(sc, err)) goto fail;
+    if (cf_dist_solver_setup(s, err)) goto fail;
 
     s->history = calloc((size_t)s->net->nparams + 1, sizeof *s->history);
     s->history2 = calloc((size_t)s->net->nparams + 1, sizeof *s->history2);
@@ -270,6 +273,7 @@ void cf_solver_free(cf_solver *s)
         }
     free(s->history);
     free(s->history2);
+    cf_dist_solver_free(s);
     for (int k = 0; k < s->ntest; k++) cf_net_free(s->test[k]);
     cf_net_free(s->net);
     free(s->losses);
@@ -413,15 +417,19 @@ void cf_solver_apply_update(cf_solver *s)
 
 int cf_solver_step(cf_solver *s, float *loss, cf_error *err)
 {
+    if (cf_dist_step_begin(s, err)) return -1;
     cf_net_clear_param_diffs(s->net);
     double total = 0;
     for (long k = 0; k < s->iter_size; k++) {
         float l;
         if (cf_net_forward(s->net, &l, err)) return -1;
-        cf_net_backward(s->net);
         total += l;
+        /* several processes: the last pass averages the gradients as it goes */
+        if (k == s->iter_size - 1) cf_dist_step_arm(s, (float)(total / (double)s->iter_size));
+        cf_net_backward(s->net);
     }
     float l = (float)(total / (double)s->iter_size);
+    if (cf_dist_step_finish(s, &l, err)) return -1;
     cf_solver_apply_update(s);
     /* smoothed loss: mean of the last average_loss values, as Caffe shows */
     if (s->nlosses < s->average_loss) {

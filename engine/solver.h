@@ -22,10 +22,22 @@
  * The solver never prints; front ends read its state (iter, loss, lr) and
  * the results of cf_solver_test.  Randomness comes from one generator
  * seeded by random_seed, saved in snapshots.
+ *
+ * Several processes (opts.dist of size N > 1, synchronous data
+ * parallelism): the train net's Data layers read their shard of each
+ * global batch (cf_data_layer_shard); every iteration starts with rank 0
+ * broadcasting {go or stop, lr_scale} (so a stop, a pause or an lr change
+ * made on rank 0 holds on every rank), and the last backward pass
+ * averages the gradients over the ranks as it goes (engine/dist/
+ * reducer.h), together with the loss, before the update — which is then
+ * the same on every rank.  N ranks with batch B learn as one with batch
+ * N·B.  Test nets exist on rank 0 only.  cf_solver_dist_sync makes every
+ * rank start from rank 0's state.
  */
 #ifndef CF_SOLVER_H
 #define CF_SOLVER_H
 
+#include "dist/dist.h"
 #include "net.h"
 
 typedef enum { CF_SGD, CF_NESTEROV, CF_ADAGRAD, CF_RMSPROP, CF_ADADELTA, CF_ADAM } cf_solver_type;
@@ -37,6 +49,7 @@ typedef enum {
 #define CF_MAX_STEPS 64
 #define CF_MAX_OUTPUTS 32
 #define CF_MAX_STAGES 16
+#define CF_DIST_SHOWN 64    /* ranks whose timings every rank learns */
 
 /* One stage of the staged policy (Mocha's LRPolicy.Staged): a policy of
  * its own that rules until iteration `end` (exclusive; the last stage has
@@ -60,7 +73,25 @@ typedef struct cf_solver_opts {
     long max_iter;
     double base_lr;
     long long seed;
+    cf_dist *dist;          /* the data-parallel job; NULL or size 1: alone */
+    size_t bucket_bytes;    /* gradient bucket size; 0: CF_BUCKET_BYTES */
 } cf_solver_opts;
+
+/* Several processes: what the last iterations cost in communication. */
+typedef struct cf_dist_timing {
+    int ranks;
+    double step_s;          /* last iteration: seconds in cf_solver_step */
+    double comm_s;          /*   of which communicating: the control broadcast,
+                             *   starting sums during backward, waiting at the end */
+    double total_step_s, total_comm_s; /* since the start */
+    long steps;
+    size_t grad_bytes;      /* gradient bytes reduced per iteration */
+    int nbuckets;
+    double compute_s;       /* last iteration: this rank's seconds computing */
+    /* the previous iteration's computing seconds of ranks 0 .. min(N, CF_DIST_SHOWN)−1 */
+    double rank_compute_s[CF_DIST_SHOWN];
+    double started, ctl_s;  /* scratch of the iteration under way */
+} cf_dist_timing;
 
 typedef struct cf_test_output {
     char name[128];         /* "accuracy", or "loss" ... */
@@ -111,6 +142,12 @@ typedef struct cf_solver {
     float *losses;
     int nlosses, loss_pos;
     float last_loss, smoothed_loss;
+
+    /* several processes (NULL / unused when alone) */
+    struct cf_reducer *reducer;
+    float *dist_extra;      /* rides with the gradients: loss, each rank's compute seconds */
+    bool dist_stopped;      /* rank > 0: rank 0 ended the run before max_iter */
+    cf_dist_timing dist_timing;
 } cf_solver;
 
 cf_solver *cf_solver_new(cf_node *solver_conf, cf_node *net_conf, const cf_solver_opts *opts, cf_error *err);
@@ -128,5 +165,14 @@ int cf_solver_test(cf_solver *s, int k, cf_test_result *res, cf_error *err);
 /* Apply the update from the current param diffs (used by step and by
  * tests that set gradients by hand). */
 void cf_solver_apply_update(cf_solver *s);
+
+/* Several processes, collective: every rank takes rank 0's weights,
+ * solver history, iteration, lr scale and data positions (after a resume
+ * or --weights, or none); ranks > 0 then draw from their own stream of
+ * the generator.  A no-op alone. */
+int cf_solver_dist_sync(cf_solver *s, cf_error *err);
+/* Rank 0, when it stops before max_iter: tell the other ranks, whose
+ * next cf_solver_step then fails with dist_stopped set. */
+int cf_solver_dist_leave(cf_solver *s, cf_error *err);
 
 #endif

@@ -30,6 +30,23 @@ static int batch_size(const cf_net *net)
     return 1;
 }
 
+/* Processes training together (solver.h, "Several processes"). */
+static int ranks(const cf_solver *s) { return s->dist_timing.ranks > 1 ? s->dist_timing.ranks : 1; }
+
+/* Several processes: the reduction's figures into the status. */
+static void dist_status(const cf_solver *s, cf_status *st)
+{
+    const cf_dist_timing *t = &s->dist_timing;
+    st->ranks = ranks(s);
+    if (st->ranks < 2) return;
+    st->comm_s = t->steps ? t->total_comm_s / t->steps : 0;
+    st->step_s = t->steps ? t->total_step_s / t->steps : 0;
+    st->comm_frac = t->total_step_s > 0 ? t->total_comm_s / t->total_step_s : 0;
+    int b = batch_size(s->net) * (int)s->iter_size;
+    for (int r = 0; r < st->ranks && r < CF_MON_MAX_RANKS && r < CF_DIST_SHOWN; r++)
+        st->rank_ips[r] = t->rank_compute_s[r] > 0 ? b / t->rank_compute_s[r] : 0;
+}
+
 typedef struct {
     cf_trainer *t;
     cf_status st;
@@ -49,13 +66,14 @@ static void publish_status(loop_state *ls, cf_run_state state)
     ls->st.ips = ls->ips;
     ls->st.elapsed = now_s() - ls->t0;
     int left = (int)s->max_iter - s->iter;
-    int b = batch_size(s->net);
+    int b = batch_size(s->net) * ranks(s);
     ls->st.eta = ls->ips > 0 ? left * (double)b * s->iter_size / ls->ips : -1;
     ls->st.batch = b;
     cf_net_bytes(s->net, &ls->st.param_bytes, &ls->st.blob_bytes);
     ls->st.rss_bytes = rss_bytes();
     snprintf(ls->st.device, sizeof ls->st.device, "%s, %d threads", s->net->be->ops->name, s->net->be->nthreads);
     snprintf(ls->st.net_name, sizeof ls->st.net_name, "%s", s->net->name);
+    dist_status(s, &ls->st);
     cf_monitor_set_status(ls->t->mon, &ls->st);
 }
 
@@ -221,7 +239,7 @@ int cf_trainer_run(cf_trainer *t)
     ls.last_iter = s->iter;
     t->exit_code = 0;
     publish_status(&ls, CF_RUN_RUNNING);
-    int b = batch_size(s->net);
+    int b = batch_size(s->net) * ranks(s);
 
     while (s->iter < s->max_iter) {
         int r = drain(&ls);

@@ -34,7 +34,12 @@ static void json_num(FILE *f, double v)
     else fputs("null", f);
 }
 
-void cf_metrics_iter(FILE *f, const cf_iter_rec *r)
+/* A train line; over several processes (from the status st, NULL: left
+ * out) also the ranks, the mean seconds per iteration spent communicating
+ * and in all, their ratio, and each rank's images/s while computing
+ * (rank<r>_images_per_s): plain numbers, which readers that do not know
+ * them skip. */
+static void iter_line(FILE *f, const cf_iter_rec *r, const cf_status *st)
 {
     fprintf(f, "{\"type\":\"train\",\"iter\":%d,\"loss\":", r->iter);
     json_num(f, r->loss);
@@ -46,7 +51,34 @@ void cf_metrics_iter(FILE *f, const cf_iter_rec *r)
     json_num(f, r->ips);
     fputs(",\"elapsed_s\":", f);
     json_num(f, r->elapsed);
+    if (st && st->ranks > 1) {
+        fprintf(f, ",\"ranks\":%d,\"comm_s\":", st->ranks);
+        json_num(f, st->comm_s);
+        fputs(",\"step_s\":", f);
+        json_num(f, st->step_s);
+        fputs(",\"comm_frac\":", f);
+        json_num(f, st->comm_frac);
+        for (int k = 0; k < st->ranks && k < CF_MON_MAX_RANKS; k++) {
+            fprintf(f, ",\"rank%d_images_per_s\":", k);
+            json_num(f, st->rank_ips[k]);
+        }
+    }
     fputs("}\n", f);
+}
+
+void cf_metrics_iter(FILE *f, const cf_iter_rec *r) { iter_line(f, r, NULL); }
+
+/* Several processes: the human line about the reduction. */
+static void print_ranks(cf_session *s, const cf_status *st)
+{
+    char ips[256] = "";
+    for (int k = 0; k < st->ranks && k < CF_MON_MAX_RANKS; k++) {
+        size_t n = strlen(ips);
+        snprintf(ips + n, sizeof ips - n, "%s%.0f", k ? ", " : "", st->rank_ips[k]);
+    }
+    cf_session_print(s, "    %d ranks: communicating %.1f%% of the time (%.2f of %.2f ms per iteration); images/s per "
+                     "rank while computing: %s%s", st->ranks, 100 * st->comm_frac, 1e3 * st->comm_s, 1e3 * st->step_s, ips,
+                     st->ranks > CF_MON_MAX_RANKS ? ", ..." : "");
 }
 
 void cf_metrics_test(FILE *f, const cf_test_rec *r)
@@ -84,7 +116,7 @@ static void print_test(cf_session *s, const cf_test_rec *r)
         else
             cf_session_print(s, "    Test net output #%d: %s = %g", i, r->name[i], r->value[i]);
     }
-    if (s->quiet) {
+    if (s->quiet && cf_dist_rank(s->dist) == 0) {
         fprintf(stderr, "test iter %d:", r->iter);
         for (int i = 0; i < r->n; i++) fprintf(stderr, " %s=%g", r->name[i], r->value[i]);
         fprintf(stderr, "\n");
@@ -117,10 +149,15 @@ static void drain(cf_session *s, uint64_t *iseq, uint64_t *tseq, uint64_t *lseq)
     static cf_log_rec lg[256];
     size_t n;
     long display = s->solver->display;
+    cf_status st;
+    cf_monitor_get_status(s->mon, &st);
     while ((n = cf_monitor_logs(s->mon, lseq, lg, 256)) > 0)
         for (size_t i = 0; i < n; i++) {
             cf_session_print(s, "%s%s", lg[i].level == 2 ? "error: " : lg[i].level == 1 ? "warning: " : "", lg[i].text);
-            if (lg[i].level == 2 && s->quiet) fprintf(stderr, "cafetui: %s\n", lg[i].text);
+            if (lg[i].level == 2 && s->quiet && !s->solver->dist_stopped) {
+                if (cf_dist_size(s->dist) > 1) fprintf(stderr, "cafetui: rank %d: %s\n", cf_dist_rank(s->dist), lg[i].text);
+                else fprintf(stderr, "cafetui: %s\n", lg[i].text);
+            }
             cf_metrics_event(s->metrics, s->solver->iter, lg[i].level ? "warning" : "log", lg[i].text);
         }
     while ((n = cf_monitor_iters(s->mon, iseq, it, 1024)) > 0)
@@ -130,7 +167,8 @@ static void drain(cf_session *s, uint64_t *iseq, uint64_t *tseq, uint64_t *lseq)
                                  it[i].elapsed, it[i].smoothed);
                 cf_session_print(s, "    Train net output #0: loss = %g", it[i].loss);
                 cf_session_print(s, "    Iteration %d, lr = %g", it[i].iter, it[i].lr);
-                cf_metrics_iter(s->metrics, &it[i]);
+                if (st.ranks > 1) print_ranks(s, &st);
+                iter_line(s->metrics, &it[i], &st);
             }
         }
     while ((n = cf_monitor_tests(s->mon, tseq, te, 64)) > 0)
@@ -164,6 +202,18 @@ int cf_headless_run(cf_session *s)
                          s->recipe.net_path);
     if (s->recipe.upgraded_v1)
         cf_session_print(s, "notice: %s uses Caffe's V1 layer syntax; upgraded in memory", s->recipe.net_path);
+    if (cf_dist_size(s->dist) > 1) {
+        int b = 1;
+        for (int i = 0; i < sv->net->nlayers; i++)
+            if (sv->net->layers[i].nb == 0 && sv->net->layers[i].nt > 0) {
+                b = cf_blob_dim(sv->net->layers[i].top[0], 0);
+                break;
+            }
+        cf_session_print(s, "cafetui: %d processes (%s): batch %d per rank, %d per iteration; %.2f MB of gradients "
+                         "averaged per iteration in %d buckets during the backward pass",
+                         s->dist->size, cf_dist_name(s->dist), b, b * s->dist->size,
+                         sv->dist_timing.grad_bytes / 1048576.0, sv->dist_timing.nbuckets);
+    }
     if (sv->iter > 0) cf_session_print(s, "Resuming at iteration %d", sv->iter);
     if (cf_session_start(s)) {
         fprintf(stderr, "cafetui: cannot start the training thread\n");
@@ -180,6 +230,7 @@ int cf_headless_run(cf_session *s)
     }
     int rc = cf_session_join(s);
     drain(s, &iseq, &tseq, &lseq);
+    if (rc && sv->dist_stopped) rc = 0; /* rank > 0: rank 0 ended the run; nothing failed */
     if (rc == 0) cf_session_print(s, "Optimization %s at iteration %d.", s->trainer.stop_requested ? "stopped" : "done", sv->iter);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);

@@ -6,12 +6,15 @@
  *   cafetui time --model NET       per-layer timings
  *   cafetui convert ...            datasets to LMDB / HDF5, mean files
  *   cafetui device                 what the machine offers
- *   cafetui view RUN_DIR           a run's metrics in the TUI's panes, read-only */
+ *   cafetui view RUN_DIR           a run's metrics in the TUI's panes, read-only
+ * Under mpirun (a build with MPI) every process joins the job first and
+ * leaves it last (engine/dist/dist.h); training is then data-parallel. */
 #include <stdio.h>
 #include <string.h>
 
 #include "commands.h"
 #include "config.h"
+#include "dist/dist.h"
 #include "layer.h"
 
 static void usage(FILE *f)
@@ -32,7 +35,7 @@ static void usage(FILE *f)
             "Run 'cafetui train --help' for the training options; see cafetui(1).\n");
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
     if (argc < 2) {
         usage(stderr);
@@ -61,4 +64,12 @@ int main(int argc, char **argv)
     if (!strcmp(v, "device") || !strcmp(v, "device_query")) return cf_cmd_device(argc, argv, 2);
     if (!strcmp(v, "view")) return cf_cmd_view(argc, argv, 2);
     return cf_cmd_train(argc, argv, 1, 0);
+}
+
+int main(int argc, char **argv)
+{
+    cf_dist_init(&argc, &argv);
+    int rc = run(argc, argv);
+    cf_dist_finalize();
+    return rc;
 }

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,7 +19,7 @@ cf_flag cf_train_flags[] = {
     {"max-iter", true, NULL, "override the solver's max_iter"},
     {"base-lr", true, NULL, "override the solver's base_lr"},
     {"seed", true, NULL, "override the solver's random_seed"},
-    {"threads", true, NULL, "CPU threads (default: all cores)"},
+    {"threads", true, NULL, "CPU threads (default: all cores; under mpirun, the cores of each rank)"},
     {"weights", true, NULL, "initialise from a snapshot or .caffemodel (layers matched by name)"},
     {"resume", true, NULL, "continue from a snapshot (weights and solver state)"},
     {"snapshot", true, NULL, "same as --resume (Caffe's spelling)"},
@@ -105,9 +106,70 @@ static int parse_num(const char *flag, const char *v, double lo, double *out, cf
     return 0;
 }
 
+/* Threads when --threads is not given: all cores, or under mpirun the
+ * cores this rank is bound to, shared with the other ranks on this host
+ * (Open MPI says how many). */
+static int default_threads(const cf_dist *d)
+{
+    if (cf_dist_size(d) <= 1) return 0;
+    cpu_set_t set;
+    long online = sysconf(_SC_NPROCESSORS_ONLN), mine = online;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) mine = CPU_COUNT(&set);
+    const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    long per = local && atol(local) > 0 ? online / atol(local) : online;
+    long n = mine < per ? mine : per;
+    return n > 0 ? (int)n : 1;
+}
+
+/* Ranks > 0 write nothing: the snapshot writer is a no-op there. */
+static int no_snapshot(cf_solver *s, const char *path, cf_error *err) { return 0; }
+
+static int open_local(cf_session *s, const char *path, const cf_flag *flags, cf_error *err);
+
+/* After each rank opened its session: did every rank?  Each contributes
+ * its exit code; the failed ranks keep their own message, the others say
+ * who failed; all return the worst code. */
+static int agree(cf_session *s, int rc, cf_error *err)
+{
+    cf_dist *d = s->dist;
+    float *codes = calloc((size_t)d->size, sizeof *codes);
+    if (!codes) abort();
+    codes[d->rank] = (float)rc;
+    cf_error cerr;
+    if (cf_dist_allreduce_sum(d, codes, (size_t)d->size, &cerr)) {
+        free(codes);
+        if (!rc) *err = cerr;
+        return rc ? rc : CF_ERUNTIME;
+    }
+    int worst = 0, nfail = 0;
+    char who[256] = "";
+    for (int r = 0; r < d->size; r++) {
+        if (codes[r] == 0) continue;
+        if ((int)codes[r] > worst) worst = (int)codes[r];
+        size_t len = strlen(who);
+        if (nfail++ < 8 && len + 16 < sizeof who) snprintf(who + len, sizeof who - len, "%s%d", len ? ", " : "", r);
+    }
+    free(codes);
+    if (!rc && worst)
+        cf_error_set(err, worst, "rank %d of %d: stopping: rank%s %s%s failed to start (see %s message)", d->rank,
+                     d->size, nfail > 1 ? "s" : "", who, nfail > 8 ? ", ..." : "", nfail > 1 ? "their" : "its");
+    return rc ? rc : worst;
+}
+
 int cf_session_open(cf_session *s, const char *path, const cf_flag *flags, cf_error *err)
 {
+    int rc = open_local(s, path, flags, err);
+    if (cf_dist_size(s->dist) <= 1) return rc;
+    rc = agree(s, rc, err);
+    if (rc) return rc;
+    return cf_solver_dist_sync(s->solver, err) ? CF_ERUNTIME : 0;
+}
+
+static int open_local(cf_session *s, const char *path, const cf_flag *flags, cf_error *err)
+{
     memset(s, 0, sizeof *s);
+    s->dist = cf_dist_world();
+    bool rank0 = cf_dist_rank(s->dist) == 0;
     const char *v;
     double max_iter = -1, base_lr = -1, seed = -1, threads = 0;
     if (((v = cf_flag_get(flags, "max-iter")) && parse_num("max-iter", v, 0, &max_iter, err)) ||
@@ -131,6 +193,11 @@ int cf_session_open(cf_session *s, const char *path, const cf_flag *flags, cf_er
         }
     }
     s->quiet = cf_flag_get(flags, "quiet") != NULL;
+    if (!rank0) { /* rank 0 speaks and listens for the job */
+        s->quiet = true;
+        s->sigint_effect = s->sighup_effect = "none";
+    }
+
 
     if (cf_recipe_load(path, &s->recipe, err)) return err->code ? err->code : CF_EINPUT;
     if (!s->recipe.solver) {
@@ -151,27 +218,39 @@ int cf_session_open(cf_session *s, const char *path, const cf_flag *flags, cf_er
     v = cf_flag_get(flags, "run-dir");
     snprintf(s->run_dir, sizeof s->run_dir, "%s", v ? v : "runs");
     if (!v) snprintf(s->run_dir, sizeof s->run_dir, "runs/%s", name);
-    if (mkdirs(s->run_dir, err)) return CF_ERUNTIME;
     char p[1024];
+    if (!rank0) {
+        s->metrics = fopen("/dev/null", "w");
+        if (!s->metrics) {
+            cf_error_set(err, CF_ERUNTIME, "cannot write: %s", strerror(errno));
+            return cf_error_at(err, "/dev/null", 0, 0), CF_ERUNTIME;
+        }
+    }
+    if (rank0 && mkdirs(s->run_dir, err)) return CF_ERUNTIME;
+
     snprintf(p, sizeof p, "%s/train.log", s->run_dir);
-    s->log = fopen(p, "a");
+    if (rank0) s->log = fopen(p, "a");
     v = cf_flag_get(flags, "metrics");
     if (v) snprintf(p, sizeof p, "%s", v);
     else snprintf(p, sizeof p, "%s/metrics.jsonl", s->run_dir);
-    s->metrics = fopen(p, "a");
-    if (!s->log || !s->metrics) {
+    if (rank0) s->metrics = fopen(p, "a");
+    if ((rank0 && !s->log) || !s->metrics) {
         cf_error_set(err, CF_ERUNTIME, "cannot write: %s", strerror(errno));
         cf_error_at(err, p, 0, 0);
         return CF_ERUNTIME;
     }
     snprintf(p, sizeof p, "%s/%s", s->run_dir, base_name(path));
-    if (strcmp(p, path)) copy_file(path, p);
+    if (rank0 && strcmp(p, path)) copy_file(path, p);
 
     /* backend and solver */
-    s->threads = (int)threads;
+    s->threads = threads > 0 ? (int)threads : default_threads(s->dist);
     s->be = cf_backend_cpu_new(s->threads);
+    /* CAFETUI_BUCKET_KB: the gradient bucket size over several processes */
+    const char *bkb = getenv("CAFETUI_BUCKET_KB");
     cf_solver_opts so = {.be = s->be, .log = net_log, .log_ctx = s, .max_iter = (long)max_iter,
-                         .base_lr = base_lr, .seed = (long long)seed};
+                         .base_lr = base_lr, .seed = (long long)seed, .dist = s->dist,
+                         .bucket_bytes = bkb && atol(bkb) > 0 ? (size_t)atol(bkb) * 1024 : 0};
+
     s->solver = cf_solver_new(s->recipe.solver, s->recipe.net, &so, err);
     if (!s->solver) return err->code ? err->code : CF_EINPUT;
 
@@ -181,7 +260,7 @@ int cf_session_open(cf_session *s, const char *path, const cf_flag *flags, cf_er
     char dir[768];
     snprintf(dir, sizeof dir, "%s", s->snapshot_prefix);
     char *slash = strrchr(dir, '/');
-    if (slash) {
+    if (slash && rank0) {
         *slash = 0;
         if (dir[0] && mkdirs(dir, err)) return CF_ERUNTIME;
     }
@@ -197,13 +276,33 @@ int cf_session_open(cf_session *s, const char *path, const cf_flag *flags, cf_er
     if (weights && cf_net_load_weights(s->solver->net, weights, err)) return err->code ? err->code : CF_EINPUT;
 
     s->mon = cf_monitor_new();
-    s->trainer = (cf_trainer){.solver = s->solver, .mon = s->mon, .snapshot = cf_snapshot_save,
+    s->trainer = (cf_trainer){.solver = s->solver, .mon = s->mon, .snapshot = rank0 ? cf_snapshot_save : no_snapshot,
                               .snapshot_prefix = s->snapshot_prefix};
     return 0;
 }
 
+/* Several processes, after training: a failed rank ends the job (the
+ * others may be waiting for it in a collective); rank 0 having stopped
+ * early lets the others go. */
+static void end_job(cf_session *s)
+{
+    cf_dist *d = s->dist;
+    if (cf_dist_size(d) <= 1 || !s->started || !s->solver) return;
+    if (s->trainer.exit_code != 0 && !s->solver->dist_stopped) {
+        fprintf(stderr, "cafetui: rank %d of %d failed; stopping every rank\n", d->rank, d->size);
+        cf_dist_abort(d, s->trainer.exit_code);
+    }
+    cf_error err;
+    if (d->rank == 0 && s->solver->iter < s->solver->max_iter && cf_solver_dist_leave(s->solver, &err)) {
+        char buf[1400];
+        fprintf(stderr, "cafetui: %s\n", cf_error_str(&err, buf, sizeof buf));
+        cf_dist_abort(d, 1);
+    }
+}
+
 void cf_session_close(cf_session *s)
 {
+    end_job(s);
     cf_solver_free(s->solver);
     cf_backend_free(s->be);
     cf_monitor_free(s->mon);
@@ -224,8 +323,11 @@ static void *work(void *arg)
 
 int cf_session_start(cf_session *s)
 {
-    return pthread_create(&worker, NULL, work, s) ? -1 : 0;
+    if (pthread_create(&worker, NULL, work, s)) return -1;
+    s->started = true;
+    return 0;
 }
+
 
 int cf_session_join(cf_session *s)
 {

@@ -7,6 +7,14 @@
  * recipe, train.log (every line printed), metrics.jsonl, and snapshots
  * (unless the recipe's snapshot_prefix says elsewhere; a relative prefix
  * is taken from the working directory, as Caffe does).
+ *
+ * Several processes (started by mpirun, see engine/dist/dist.h): every
+ * rank opens a session; rank 0 alone writes the run directory (log,
+ * metrics, snapshots) and hears signals and commands, the others train
+ * quietly.  Opening ends with every rank learning whether all opened
+ * (else all fail, each failed rank saying why) and then taking rank 0's
+ * weights and solver state (cf_solver_dist_sync).  Closing after rank 0
+ * stopped early tells the others; after a failure it ends the whole job.
  */
 #ifndef CF_SESSION_H
 #define CF_SESSION_H
@@ -30,6 +38,8 @@ typedef struct cf_session {
     int threads;
     const char *sigint_effect, *sighup_effect; /* stop | snapshot | none */
     bool quiet;
+    cf_dist *dist;         /* the job (the single process when alone) */
+    bool started;          /* the trainer ran */
 } cf_session;
 
 /* Flags understood by cf_session_open (terminated by {NULL}); the caller

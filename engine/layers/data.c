@@ -23,6 +23,21 @@
  * For resuming, the layer knows the record its next forward begins with
  * and the transform generator's state there (cf_data_layer_position and
  * cf_data_layer_seek in data_layers.h).
+ *
+ * Sharding (cf_data_layer_shard), for N data-parallel processes with
+ * batch B each: the records form one stream, read in key order, cut into
+ * global batches of N·B; rank r's k-th batch is the r-th slice of B of
+ * the k-th global batch, records (g + (kN + r)·B + i) mod count, i < B,
+ * where g is the global position the ranks started from.  So the N
+ * batches of one iteration are together exactly the batch of one
+ * process with batch N·B (the N·B-batch run and the N-rank run see the
+ * same examples, in the same iterations), no two ranks read the same
+ * record within an epoch, and the position is the global stream's: the
+ * same on every rank, valid for any N.  The reading thread keeps its
+ * cursor at g + r·B; after its B records it steps over the other ranks'
+ * (N−1)·B.  Rank r > 0 draws its crops and mirrors from its own stream
+ * of the transform's generator (the increment moved by 2r), so ranks do
+ * not mirror in step; position and seek speak of rank 0's stream.
  */
 #include <assert.h>
 #include <stdlib.h>
@@ -43,8 +58,10 @@ typedef struct data_priv {
     bool has_label;
     int nprefetch;
     cf_prefetch *pf;
-    size_t position;        /* record the next forward begins with */
+    size_t position;        /* global record the next forward begins with */
     cf_rng position_rng;    /* the transform's generator at that point */
+    int rank, nranks;       /* shard: this process's slice of each global batch */
+    size_t fill_pos;        /* the reading thread's global position */
 } data_priv;
 
 static const char *const backends[] = {"LEVELDB", "LMDB", NULL};
@@ -97,7 +114,7 @@ static int decode(data_priv *p, cf_datum *d, cf_error *err)
 static int fill(void *ctx, cf_batch *b, cf_error *err)
 {
     data_priv *p = ctx;
-    b->start = cf_lmdb_index(p->db);
+    b->start = p->fill_pos;
     for (int i = 0; i < p->batch; i++) {
         cf_datum d;
         if (decode(p, &d, err)) return -1;
@@ -106,9 +123,17 @@ static int fill(void *ctx, cf_batch *b, cf_error *err)
         cf_datum_release(&d);
         if (cf_lmdb_advance(p->db, err)) return -1;
     }
+    /* the other ranks' slices of this global batch */
+    for (long i = 0; i < (long)(p->nranks - 1) * p->batch; i++)
+        if (cf_lmdb_advance(p->db, err)) return -1;
+    p->fill_pos = (p->fill_pos + (size_t)p->nranks * p->batch) % cf_lmdb_count(p->db);
     b->rng_after = p->tf.rng;
     return 0;
 }
+
+/* The stream of rank r's transform generator, and back. */
+static void to_rank_stream(data_priv *p, cf_rng *r) { r->inc += 2u * (uint64_t)p->rank; }
+static void to_base_stream(const data_priv *p, cf_rng *r) { r->inc -= 2u * (uint64_t)p->rank; }
 
 static int start_prefetch(cf_layer *l, data_priv *p, cf_error *err)
 {
@@ -149,12 +174,13 @@ static int data_setup(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int 
     if (!p) abort();
     l->priv = p;
     p->has_label = nt > 1;
+    p->nranks = 1;
     cf_node *source_node = NULL;
     const char *source = NULL;
     if (read_params(l, p, &source_node, &source, err) || cf_transform_init(&p->tf, l, err)) return -1;
     if (!(p->db = cf_lmdb_open(source, err))) return layer_err(l, source_node, err);
     if (p->position && cf_lmdb_seek(p->db, p->position, err)) return layer_err(l, source_node, err);
-    p->position = cf_lmdb_index(p->db);
+    p->position = p->fill_pos = cf_lmdb_index(p->db);
     p->position_rng = p->tf.rng;
     cf_datum d;
     if (decode(p, &d, err)) return layer_err(l, source_node, err);
@@ -183,8 +209,9 @@ static int data_forward(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, in
     if (!b) return layer_err(l, NULL, err);
     memcpy(cf_blob_mdata(top[0]), b->data, (size_t)p->batch * p->item * sizeof(float));
     if (nt > 1) memcpy(cf_blob_mdata(top[1]), b->label, (size_t)p->batch * sizeof(float));
-    p->position = (b->start + (size_t)p->batch) % cf_lmdb_count(p->db);
+    p->position = (b->start + (size_t)p->nranks * p->batch) % cf_lmdb_count(p->db);
     p->position_rng = b->rng_after;
+    to_base_stream(p, &p->position_rng);
     cf_prefetch_give(p->pf, b);
     return 0;
 }
@@ -223,9 +250,27 @@ int cf_data_layer_seek(cf_layer *l, size_t index, const cf_rng *rng, cf_error *e
     data_priv *p = l->priv;
     cf_prefetch_stop(p->pf); /* the thread is gone: cursor and generator are ours */
     p->pf = NULL;
-    if (cf_lmdb_seek(p->db, index, err)) return layer_err(l, NULL, err);
-    if (rng) p->tf.rng = *rng;
-    p->position = cf_lmdb_index(p->db);
+    size_t count = cf_lmdb_count(p->db);
+    index %= count;
+    if (cf_lmdb_seek(p->db, index + (size_t)p->rank * p->batch % count, err)) return layer_err(l, NULL, err);
+    if (rng) {
+        p->tf.rng = *rng;
+        to_rank_stream(p, &p->tf.rng);
+    }
+    p->position = p->fill_pos = index;
     p->position_rng = p->tf.rng;
+    to_base_stream(p, &p->position_rng);
     return start_prefetch(l, p, err);
+}
+
+int cf_data_layer_shard(cf_layer *l, int rank, int nranks, cf_error *err)
+{
+    assert(l->ops == &cf_layer_Data && l->priv);
+    data_priv *p = l->priv;
+    if (nranks < 1 || rank < 0 || rank >= nranks)
+        return cf_layer_error(l, NULL, err, "shard %d of %d: no such shard", rank, nranks);
+    cf_rng base = p->position_rng;
+    p->rank = rank;
+    p->nranks = nranks;
+    return cf_data_layer_seek(l, p->position, &base, err);
 }
