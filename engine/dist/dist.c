@@ -72,6 +72,9 @@ cf_dist *cf_dist_init(int *argc, char ***argv)
     if (world == &self_dist && launched()) world = cf_dist_mpi_init(argc, argv);
 #else
     (void)argc, (void)argv;
+    if (launched())
+        fprintf(stderr, "cafetui: warning: started by an MPI launcher, but this build has no MPI: every process "
+                        "runs alone (install libopenmpi-dev and re-run ./configure)\n");
 #endif
     return world;
 }
