@@ -264,7 +264,10 @@ int cf_tui_run(cf_session *s)
         v->now = now_s();
         handle_signals(s, v);
         drain(s, v, &q, v->st.iter);
-        if (v->now - last_stats >= STATS_EVERY_S) {
+        /* statistics cost the trainer a pass over every blob: ask for them
+         * a few times a second, and only while the layer table is shown */
+        bool table_shown = (v->zoomed < 0 || v->zoomed == CF_PANE_LAYERS) && !v->help;
+        if (table_shown && v->now - last_stats >= STATS_EVERY_S) {
             cf_monitor_want_stats(s->mon);
             last_stats = v->now;
         }

@@ -6,8 +6,8 @@
  * the panes show the curves and the log and follow the files as they
  * grow: their sizes are polled four times a second, an unfinished last
  * line waits for its newline, a file that shrinks or is replaced is read
- * again from the start.  Nothing steers training here (keys that would
- * say "read-only"), and q exits at once.  Without a terminal, or with
+ * again from the start.  Nothing steers training here (the keys that
+ * would say "read-only"), and q exits at once.  Without a terminal, or with
  * --summary, a text summary goes to stdout instead: each test result,
  * the last train line, the best value of each test output that is not a
  * loss, and how the run ended as train.log tells it.
@@ -57,6 +57,7 @@ static int locate(const char *arg, run_files *rf)
 {
     struct stat st;
     snprintf(rf->shown, sizeof rf->shown, "%s", arg);
+    for (size_t n = strlen(rf->shown); n > 1 && rf->shown[n - 1] == '/'; n--) rf->shown[n - 1] = 0; /* "runs/x/" */
     if (stat(arg, &st)) {
         fprintf(stderr, "cafetui: view: %s: no such run directory or metrics file\n", arg);
         return 2;
