@@ -15,6 +15,16 @@
  *
  * cf_parallel_for splits [0, n) into contiguous ranges over the backend's
  * thread pool (the caller's thread takes one); fn must not call it again.
+ *
+ * GPU (engine/cuda, built with --with-cuda): the backend a net is built
+ * on stays a host backend, so every layer that knows nothing of the GPU
+ * keeps computing on host pointers with the host math; `gpu` is the
+ * device's own backend, whose ops take device pointers (cuBLAS and
+ * kernels).  A GPU-aware pass asks for device pointers with
+ * cf_blob_gpu_data & co. and calls cf_*(cf_backend_gpu(be), ...); the blob
+ * memory copies whichever side is stale (blob.h).  The GPU side learns of
+ * each layer through layer_ready, which cf_layer_setup calls, and takes
+ * over the passes it implements (engine/cuda/cuda_layers.c).
  */
 #ifndef CF_BACKEND_H
 #define CF_BACKEND_H
@@ -22,7 +32,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "blob.h"
+
 typedef struct cf_backend cf_backend;
+struct cf_layer;
 typedef void (*cf_range_fn)(void *ctx, size_t begin, size_t end);
 
 typedef struct cf_conv_geom {
@@ -47,6 +60,7 @@ typedef struct cf_backend_ops {
     void (*im2col)(cf_backend *be, const cf_conv_geom *g, const float *im, float *col);
     void (*col2im)(cf_backend *be, const cf_conv_geom *g, const float *col, float *im);
     void (*set_threads)(cf_backend *be, int n);
+    void (*destroy)(cf_backend *be); /* frees impl; NULL when there is nothing to free */
 } cf_backend_ops;
 
 struct cf_backend {
@@ -55,6 +69,10 @@ struct cf_backend {
     struct cf_pool *pool;
     void *impl;
     void *dnnl;             /* oneDNN state (engine/dnnl), NULL when not in use */
+    /* GPU (see the top comment); all NULL on a CPU backend */
+    cf_backend *gpu;                    /* the device's backend (device pointers) */
+    const cf_device_ops *devops;        /* blob memory on that device */
+    void (*layer_ready)(struct cf_layer *l); /* called once each layer is set up */
 };
 
 /* The CPU backend; nthreads <= 0 means the number of cores.  Free with
@@ -83,6 +101,18 @@ static inline void cf_im2col(cf_backend *be, const cf_conv_geom *g, const float 
 { be->ops->im2col(be, g, im, col); }
 static inline void cf_col2im(cf_backend *be, const cf_conv_geom *g, const float *col, float *im)
 { be->ops->col2im(be, g, col, im); }
+
+/* ---- GPU ---- */
+static inline bool cf_backend_is_gpu(const cf_backend *be) { return be && be->gpu; }
+static inline cf_backend *cf_backend_gpu(const cf_backend *be) { return be->gpu; }
+/* Device pointers of a blob on be's GPU (blob.h's cf_blob_dev_*): NULL
+ * when the device allocation fails. */
+static inline const float *cf_blob_gpu_data(const cf_backend *be, const cf_blob *b)
+{ return cf_blob_dev_data(b, be->devops); }
+static inline const float *cf_blob_gpu_diff(const cf_backend *be, const cf_blob *b)
+{ return cf_blob_dev_diff(b, be->devops); }
+static inline float *cf_blob_gpu_mdata(const cf_backend *be, cf_blob *b) { return cf_blob_dev_mdata(b, be->devops); }
+static inline float *cf_blob_gpu_mdiff(const cf_backend *be, cf_blob *b) { return cf_blob_dev_mdiff(b, be->devops); }
 
 /* Run fn over [0, n) on the pool; ranges are at least `grain` long. */
 void cf_parallel_for(cf_backend *be, size_t n, size_t grain, cf_range_fn fn, void *ctx);

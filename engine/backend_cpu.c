@@ -352,6 +352,8 @@ void cf_backend_free(cf_backend *be)
 #ifdef HAVE_DNNL
     cf_dnnl_backend_free(be->dnnl);
 #endif
+    cf_backend_free(be->gpu);
+    if (be->ops->destroy) be->ops->destroy(be);
     cf_pool_free(be->pool);
     free(be);
 }

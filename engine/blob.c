@@ -1,6 +1,7 @@
 /* blob.c — see blob.h. */
 #include "blob.h"
 
+#include <assert.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,7 +87,6 @@ int cf_mem_check(size_t bytes, const char *what, cf_error *err)
                         cf_mem_str(bytes, a, sizeof a), cf_mem_str(avail, b, sizeof b), src);
 }
 
-
 cf_mem *cf_mem_new(void)
 {
     cf_mem *m = calloc(1, sizeof *m);
@@ -95,55 +95,101 @@ cf_mem *cf_mem_new(void)
     return m;
 }
 
+/* n floats of zeroed host memory, 64-byte aligned for SIMD and oneDNN,
+ * counted in mem_in_use until host_free.  Past the limit: NULL, refused
+ * here, where it can be reported, instead of being killed when memset
+ * touches pages the system does not have.  `freed` bytes are about to be
+ * released by the caller (growth needs only the difference). */
+static float *host_alloc(size_t n, size_t freed)
+{
+    if (n > SIZE_MAX / sizeof(float)) return NULL;
+    size_t bytes = n * sizeof(float), more = bytes > freed ? bytes - freed : 0, lim = cf_mem_limit();
+    if (more > lim || cf_mem_in_use() > lim - more) return NULL;
+    float *p = NULL;
+    if (posix_memalign((void **)&p, 64, bytes)) return NULL;
+    memset(p, 0, bytes);
+    __atomic_add_fetch(&mem_in_use, bytes, __ATOMIC_RELAXED);
+    return p;
+}
+
+static void host_free(float *p, size_t n)
+{
+    if (!p) return;
+    free(p);
+    __atomic_sub_fetch(&mem_in_use, n * sizeof(float), __ATOMIC_RELAXED);
+}
+
 void cf_mem_unref(cf_mem *m)
 {
     if (!m || --m->refs > 0) return;
-    if (m->host) __atomic_sub_fetch(&mem_in_use, m->cap * sizeof(float), __ATOMIC_RELAXED);
-    free(m->host);
-    if (m->dev && m->devops) m->devops->free(m->dev);
+    host_free(m->host, m->cap);
+    if (m->dev) m->devops->free(m->dev, m->cap * sizeof(float));
     free(m);
 }
 
-/* Grow the host side to n floats, keeping contents; new memory is zero. */
-static float *grow_host(cf_mem *m, size_t n)
+/* Copy the device side to the host when it is the newer one (the host
+ * side exists at the current capacity). */
+static void pull(cf_mem *m)
 {
-    if (n <= m->cap && m->host) return m->host;
-    size_t cap = n > m->cap ? n : m->cap;
-    if (cap == 0) cap = 1;
-    /* Past the limit: refuse here, where it can be reported, instead of
-     * being killed when memset touches pages the system does not have. */
-    size_t old = m->host ? m->cap * sizeof(float) : 0, lim = cf_mem_limit();
-    if (cap > SIZE_MAX / sizeof(float) || cap * sizeof(float) - old > lim ||
-        cf_mem_in_use() > lim - (cap * sizeof(float) - old))
-        return NULL;
-    /* 64-byte alignment for SIMD and for oneDNN. */
-    float *p = NULL;
-    if (posix_memalign((void **)&p, 64, cap * sizeof(float))) return NULL;
-    memset(p, 0, cap * sizeof(float));
-    __atomic_add_fetch(&mem_in_use, cap * sizeof(float) - old, __ATOMIC_RELAXED);
-    if (m->host) {
-        memcpy(p, m->host, m->size * sizeof(float));
-        free(m->host);
+    if (m->head != CF_MEM_DEVICE) return;
+    m->devops->to_host(m->host, m->dev, m->size * sizeof(float));
+    m->head = CF_MEM_SYNCED;
+}
+
+/* Capacity for at least n floats (at least 1), keeping the contents.
+ * Growing moves the contents to the host (growth is rare: a reshape past
+ * anything seen before) and drops the device side, which is made again
+ * at the new capacity on its next use. */
+static bool reserve(cf_mem *m, size_t n)
+{
+    if (n == 0) n = 1;
+    if (n <= m->cap) return true;
+    if (m->head == CF_MEM_UNINIT) { /* nothing to keep, nothing allocated */
+        m->cap = n;
+        return true;
     }
+    if (m->head == CF_MEM_DEVICE && !m->host && !(m->host = host_alloc(m->cap, 0))) return false;
+    pull(m);
+    float *p = host_alloc(n, m->cap * sizeof(float));
+    if (!p) return false;
+    memcpy(p, m->host, m->size * sizeof(float));
+    host_free(m->host, m->cap);
     m->host = p;
-    if (m->dev && m->devops) { /* device side must follow the capacity */
-        m->devops->free(m->dev);
+    if (m->dev) {
+        m->devops->free(m->dev, m->cap * sizeof(float));
         m->dev = NULL;
-        if (m->head == CF_MEM_SYNCED) m->head = CF_MEM_HOST;
     }
-    m->cap = cap;
-    return p;
+    m->head = CF_MEM_HOST;
+    m->cap = n;
+    return true;
 }
 
 float *cf_mem_host(cf_mem *m, size_t n)
 {
-    if (m->head == CF_MEM_DEVICE && m->dev && m->devops)
-        m->devops->to_host(grow_host(m, m->size), m->dev, m->size * sizeof(float)), m->head = CF_MEM_SYNCED;
-    float *p = grow_host(m, n);
-    if (!p) return NULL; /* size unchanged: the memory is not there */
-    if (n > m->size) m->size = n;
+    if (!reserve(m, n)) return NULL;
+    if (!m->host && !(m->host = host_alloc(m->cap, 0))) return NULL;
+    pull(m);
     if (m->head == CF_MEM_UNINIT) m->head = CF_MEM_HOST;
-    return p;
+    if (n > m->size) m->size = n;
+    return m->host;
+}
+
+float *cf_mem_dev(cf_mem *m, size_t n, const cf_device_ops *ops)
+{
+    assert(!m->devops || m->devops == ops); /* one device per buffer */
+    m->devops = ops;
+    if (!reserve(m, n)) return NULL;
+    if (!m->dev) {
+        if (!(m->dev = ops->alloc(m->cap * sizeof(float)))) return NULL;
+        ops->zero(m->dev, m->cap * sizeof(float)); /* a new side starts as zeros, as the host's does */
+    }
+    if (m->head == CF_MEM_HOST) {
+        ops->to_device(m->dev, m->host, m->size * sizeof(float));
+        m->head = CF_MEM_SYNCED;
+    }
+    if (m->head == CF_MEM_UNINIT) m->head = CF_MEM_DEVICE;
+    if (n > m->size) m->size = n;
+    return m->dev;
 }
 
 cf_blob *cf_blob_new(const char *name)
@@ -218,6 +264,23 @@ float *cf_blob_mdiff(cf_blob *b)
     return p;
 }
 
+const float *cf_blob_dev_data(const cf_blob *b, const cf_device_ops *ops) { return cf_mem_dev(b->data, b->count, ops); }
+const float *cf_blob_dev_diff(const cf_blob *b, const cf_device_ops *ops) { return cf_mem_dev(b->diff, b->count, ops); }
+
+float *cf_blob_dev_mdata(cf_blob *b, const cf_device_ops *ops)
+{
+    float *p = cf_mem_dev(b->data, b->count, ops);
+    if (p) b->data->head = CF_MEM_DEVICE;
+    return p;
+}
+
+float *cf_blob_dev_mdiff(cf_blob *b, const cf_device_ops *ops)
+{
+    float *p = cf_mem_dev(b->diff, b->count, ops);
+    if (p) b->diff->head = CF_MEM_DEVICE;
+    return p;
+}
+
 void cf_blob_share_data(cf_blob *b, const cf_blob *o)
 {
     if (b->data == o->data) return;
@@ -275,7 +338,12 @@ bool cf_blob_same_shape(const cf_blob *a, const cf_blob *b)
 
 size_t cf_blob_bytes(const cf_blob *b)
 {
-    return (b->data->cap + b->diff->cap) * sizeof(float);
+    return ((b->data->host ? b->data->cap : 0) + (b->diff->host ? b->diff->cap : 0)) * sizeof(float);
+}
+
+size_t cf_blob_dev_bytes(const cf_blob *b)
+{
+    return ((b->data->dev ? b->data->cap : 0) + (b->diff->dev ? b->diff->cap : 0)) * sizeof(float);
 }
 
 void cf_blob_zero_diff(cf_blob *b)

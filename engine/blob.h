@@ -9,7 +9,12 @@
  *
  * cf_mem keeps Caffe's four-state head (uninitialised, host, device,
  * synced) so that a device backend can copy only when the other side is
- * newer; on the CPU only the host side exists.
+ * newer; on the CPU only the host side exists.  With a GPU backend
+ * (engine/cuda) each side is allocated on its first use, both at the same
+ * capacity; a layer that runs on the GPU asks for device pointers
+ * (cf_blob_dev_*, or backend.h's cf_blob_gpu_*), any other code for host
+ * pointers, and whichever side is stale is brought up to date then, so
+ * layers can move to the GPU one at a time and every mix stays correct.
  *
  * Ownership: cf_blob_new allocates; cf_blob_free releases its references.
  */
@@ -33,17 +38,19 @@ struct cf_device_ops;
 typedef struct cf_mem {
     float *host;
     void *dev;
-    size_t cap;         /* floats allocated (host and device alike) */
+    size_t cap;         /* floats each allocated side holds (host and device alike) */
     size_t size;        /* floats in use */
     cf_mem_head head;
     int refs;
     const struct cf_device_ops *devops; /* NULL on the CPU */
 } cf_mem;
 
-/* Device hooks a GPU backend fills in (copies and allocation). */
+/* Device hooks a GPU backend fills in (copies and allocation).  alloc
+ * returns NULL when the device is out of memory; free gets the size that
+ * was allocated (for the backend's accounting). */
 typedef struct cf_device_ops {
     void *(*alloc)(size_t bytes);
-    void (*free)(void *p);
+    void (*free)(void *p, size_t bytes);
     void (*to_host)(float *host, const void *dev, size_t bytes);
     void (*to_device)(void *dev, const float *host, size_t bytes);
     void (*zero)(void *dev, size_t bytes);
@@ -71,6 +78,15 @@ const float *cf_blob_data(const cf_blob *b);
 const float *cf_blob_diff(const cf_blob *b);
 float *cf_blob_mdata(cf_blob *b);
 float *cf_blob_mdiff(cf_blob *b);
+/* Device pointers for the device whose hooks are `ops`: the device side
+ * is allocated on first use (zero-filled) and the host side copied over
+ * when it is newer.  m* versions mark the device side newest (the host
+ * copy becomes stale until the next host access copies it back).  NULL
+ * when the device allocation fails.  A cf_mem lives on one device. */
+const float *cf_blob_dev_data(const cf_blob *b, const cf_device_ops *ops);
+const float *cf_blob_dev_diff(const cf_blob *b, const cf_device_ops *ops);
+float *cf_blob_dev_mdata(cf_blob *b, const cf_device_ops *ops);
+float *cf_blob_dev_mdiff(cf_blob *b, const cf_device_ops *ops);
 /* Make b use other's data (diff) memory; b keeps its shape, which must
  * have the same count. */
 void cf_blob_share_data(cf_blob *b, const cf_blob *other);
@@ -85,8 +101,10 @@ int cf_blob_dim(const cf_blob *b, int axis);
 const char *cf_blob_shape_str(const cf_blob *b, char *buf, size_t n);
 /* Same shape? */
 bool cf_blob_same_shape(const cf_blob *a, const cf_blob *b);
-/* Bytes held by data and diff, for memory accounting. */
+/* Bytes held by data and diff, for memory accounting: on the host, and
+ * on a device. */
 size_t cf_blob_bytes(const cf_blob *b);
+size_t cf_blob_dev_bytes(const cf_blob *b);
 void cf_blob_zero_diff(cf_blob *b);
 
 /* Memory limit.  Host memory for blobs and workspaces is counted as it is
@@ -113,5 +131,8 @@ void cf_mem_unref(cf_mem *m);
 /* Ensure at least n floats; returns the host pointer (NULL when the
  * allocation fails). */
 float *cf_mem_host(cf_mem *m, size_t n);
+/* The same on the device of `ops` (see cf_blob_dev_data; the device side
+ * is not marked newest). */
+float *cf_mem_dev(cf_mem *m, size_t n, const cf_device_ops *ops);
 
 #endif

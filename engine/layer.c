@@ -141,6 +141,7 @@ int cf_layer_setup(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt,
                                           l->ops->type, top[i]->name ? top[i]->name : "");
     if (l->ops->setup && l->ops->setup(l, bottom, nb, top, nt, err)) goto fail;
     if (l->ops->reshape && l->ops->reshape(l, bottom, nb, top, nt, err)) goto fail;
+    if (l->be && l->be->layer_ready) l->be->layer_ready(l); /* a GPU backend takes over what it can */
     return 0;
 fail:
     if (l->conf && err && !err->loc[0]) cf_error_at(err, l->conf->file, l->conf->line, l->conf->col);

@@ -94,6 +94,7 @@ typedef struct cf_status {
     size_t rss_bytes;
     char device[64];
     size_t dev_used, dev_total;  /* GPU; 0 on the CPU */
+    size_t dev_engine;           /* GPU: bytes the engine holds there (blobs, workspace) */
     char error[512];
     /* several processes (ranks > 1); batch and ips above are for all ranks */
     int ranks;

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "cuda/gpu.h"
+
 static double now_s(void)
 {
     struct timespec t;
@@ -72,6 +74,14 @@ static void publish_status(loop_state *ls, cf_run_state state)
     cf_net_bytes(s->net, &ls->st.param_bytes, &ls->st.blob_bytes);
     ls->st.rss_bytes = rss_bytes();
     snprintf(ls->st.device, sizeof ls->st.device, "%s, %d threads", s->net->be->ops->name, s->net->be->nthreads);
+    cf_gpu_mem gm;
+    if (cf_gpu_mem_get(s->net->be, &gm) == 0) { /* on a GPU: the device's figures (cudaMemGetInfo) and ours */
+        ls->st.dev_used = gm.used;
+        ls->st.dev_total = gm.total;
+        ls->st.dev_engine = gm.engine;
+        ls->st.workspace_bytes = gm.workspace;
+        cf_gpu_describe(s->net->be, ls->st.device, sizeof ls->st.device);
+    }
     snprintf(ls->st.net_name, sizeof ls->st.net_name, "%s", s->net->name);
     dist_status(s, &ls->st);
     cf_monitor_set_status(ls->t->mon, &ls->st);

@@ -9,6 +9,7 @@
 
 #include "commands.h"
 #include "config.h"
+#include "cuda/gpu.h"
 
 static void cpu_line(const char *key, char *out, size_t n)
 {
@@ -35,6 +36,39 @@ static bool has_flag(const char *flags, const char *f)
     return false;
 }
 
+static double gib(size_t b) { return (double)b / (1024.0 * 1024 * 1024); }
+
+/* Each GPU, as Caffe's device_query shows it (--gpu N picks one). */
+static void list_gpus(void)
+{
+    if (!cf_gpu_built()) {
+        printf("GPUs:                this build has no GPU backend (./configure --with-cuda)\n");
+        return;
+    }
+    cf_error err;
+    int n = cf_gpu_count(&err);
+    if (n == 0) {
+        printf("GPUs:                none (%s)\n", err.msg);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        cf_gpu_info g;
+        if (cf_gpu_info_get(i, &g, &err)) {
+            printf("GPU %d:               %s\n", i, err.msg);
+            continue;
+        }
+        printf("GPU %d: %s (--gpu %d)\n", i, g.name, i);
+        printf("  Compute capability: %d.%d\n", g.major, g.minor);
+        printf("  Multiprocessors:   %d\n", g.sm_count);
+        if (g.clock_mhz) printf("  Clock:             %d MHz\n", g.clock_mhz);
+        printf("  Memory:            %.1f GiB (%.1f GiB free)\n", gib(g.mem_total), gib(g.mem_free));
+        if (g.mem_clock_mhz) printf("  Memory clock:      %d MHz, %d-bit bus\n", g.mem_clock_mhz, g.mem_bus_bits);
+        printf("  L2 cache:          %.1f MiB\n", (double)g.l2_bytes / (1024.0 * 1024));
+        printf("  CUDA:              driver %d.%d, runtime %d.%d\n", g.driver_version / 1000,
+               g.driver_version % 1000 / 10, g.runtime_version / 1000, g.runtime_version % 1000 / 10);
+    }
+}
+
 int cf_cmd_device(int argc, char **argv, int first)
 {
     (void)argc;
@@ -59,10 +93,6 @@ int cf_cmd_device(int argc, char **argv, int first)
 #else
     printf("  oneDNN:            not built in\n");
 #endif
-#ifdef HAVE_CUDA
-    printf("GPUs: see the CUDA backend\n");
-#else
-    printf("GPUs:                this build has no GPU backend (./configure --with-cuda)\n");
-#endif
+    list_gpus();
     return 0;
 }

@@ -195,8 +195,7 @@ int cf_headless_run(cf_session *s)
                      sv->base_lr, sv->max_iter, s->be->nthreads);
     cf_session_print(s, "cafetui: run directory %s (log, metrics.jsonl); snapshots %s_iter_N.h5", s->run_dir,
                      s->snapshot_prefix);
-    if (sv->gpu_requested)
-        cf_session_print(s, "notice: solver_mode GPU: this build has no GPU backend; running on the CPU");
+    if (s->device_note[0]) cf_session_print(s, "%s", s->device_note);
     if (s->recipe.net_found_beside)
         cf_session_print(s, "notice: the solver's net path is relative to the solver file, not the working directory as Caffe reads it; using %s",
                          s->recipe.net_path);

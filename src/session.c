@@ -2,6 +2,7 @@
 #include "session.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cuda/gpu.h"
 #include "snapshot.h"
 #include "weights.h"
 
@@ -28,7 +30,7 @@ cf_flag cf_train_flags[] = {
     {"sigint-effect", true, NULL, "on SIGINT: stop (after a snapshot, default), snapshot, none"},
     {"sighup-effect", true, NULL, "on SIGHUP: snapshot (default), stop, none"},
     {"quiet", false, NULL, "print only test results and errors"},
-    {"gpu", true, NULL, "run on GPU N (needs a --with-cuda build)"},
+    {"gpu", true, NULL, "run on GPU N (needs a --with-cuda build and a CUDA device)"},
     {"help", false, NULL, "this help"},
     {NULL, false, NULL, NULL},
 };
@@ -93,6 +95,51 @@ static void net_log(void *ctx, const char *line)
 {
     cf_session *s = ctx;
     if (s->log) fprintf(s->log, "%s\n", line);
+}
+
+/* --gpu N (-1 when not given), checked at once so that a run that cannot
+ * have its GPU stops before anything else, with one line saying why. */
+static int gpu_flag(const cf_flag *flags, long *gpu, cf_error *err)
+{
+    const char *v = cf_flag_get(flags, "gpu");
+    *gpu = -1;
+    if (!v) return 0;
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (end == v || *end || errno || n < 0 || n > INT_MAX)
+        return cf_error_set(err, CF_EINPUT, "option --gpu: '%s' is not a GPU number (0, 1, ...)", v);
+    cf_error why;
+    if (cf_gpu_check((int)n, &why)) return cf_error_set(err, CF_EINPUT, "option --gpu: %s", why.msg);
+    *gpu = n;
+    return 0;
+}
+
+/* The backend: GPU `gpu` when --gpu gave one; else the GPU the solver's
+ * solver_mode GPU (and device_id) asks for when it can be used, and the
+ * CPU with a notice when it cannot (Caffe's example solvers all say GPU).
+ * device_note says which, for the front end to print. */
+static cf_backend *make_backend(cf_session *s, long gpu, cf_error *err)
+{
+    static const char *const modes[] = {"CPU", "GPU", NULL};
+    int mode = 0;
+    long dev = 0;
+    if (gpu < 0 && !cf_get_enum(s->recipe.solver, "solver_mode", modes, 0, &mode, NULL) && mode == 1 &&
+        !cf_get_int(s->recipe.solver, "device_id", 0, &dev, NULL)) {
+        cf_error why;
+        if (dev < 0 || dev > INT_MAX) cf_error_set(&why, CF_EINPUT, "device_id %ld is not a GPU number", dev);
+        if (dev >= 0 && dev <= INT_MAX && cf_gpu_check((int)dev, &why) == 0) gpu = dev;
+        else snprintf(s->device_note, sizeof s->device_note, "notice: solver_mode GPU: %s; running on the CPU", why.msg);
+    }
+    if (gpu < 0) return cf_backend_cpu_new(s->threads);
+    cf_backend *be = cf_backend_gpu_new((int)gpu, s->threads, err);
+    if (be) {
+        char d[300];
+        snprintf(s->device_note, sizeof s->device_note,
+                 "cafetui: running on %s; layers without a GPU implementation run on the CPU (%d threads)",
+                 cf_gpu_describe(be, d, sizeof d), be->nthreads);
+    }
+    return be;
 }
 
 static int parse_num(const char *flag, const char *v, double lo, double *out, cf_error *err)
@@ -177,10 +224,8 @@ static int open_local(cf_session *s, const char *path, const cf_flag *flags, cf_
         ((v = cf_flag_get(flags, "seed")) && parse_num("seed", v, 0, &seed, err)) ||
         ((v = cf_flag_get(flags, "threads")) && parse_num("threads", v, 1, &threads, err)))
         return CF_EINPUT;
-    if (cf_flag_get(flags, "gpu")) {
-        cf_error_set(err, CF_EINPUT, "option --gpu: this build has no GPU backend (rebuild with ./configure --with-cuda)");
-        return CF_EINPUT;
-    }
+    long gpu;
+    if (gpu_flag(flags, &gpu, err)) return CF_EINPUT;
     s->sigint_effect = cf_flag_get(flags, "sigint-effect") ? cf_flag_get(flags, "sigint-effect") : "stop";
     s->sighup_effect = cf_flag_get(flags, "sighup-effect") ? cf_flag_get(flags, "sighup-effect") : "snapshot";
     const char *effects[] = {"stop", "snapshot", "none"};
@@ -244,7 +289,8 @@ static int open_local(cf_session *s, const char *path, const cf_flag *flags, cf_
 
     /* backend and solver */
     s->threads = threads > 0 ? (int)threads : default_threads(s->dist);
-    s->be = cf_backend_cpu_new(s->threads);
+    s->be = make_backend(s, gpu, err);
+    if (!s->be) return err->code ? err->code : CF_ERUNTIME;
     /* CAFETUI_BUCKET_KB: the gradient bucket size over several processes */
     const char *bkb = getenv("CAFETUI_BUCKET_KB");
     cf_solver_opts so = {.be = s->be, .log = net_log, .log_ctx = s, .max_iter = (long)max_iter,

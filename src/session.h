@@ -38,6 +38,7 @@ typedef struct cf_session {
     int threads;
     const char *sigint_effect, *sighup_effect; /* stop | snapshot | none */
     bool quiet;
+    char device_note[512]; /* the GPU in use, or why solver_mode GPU runs on the CPU (front ends print it) */
     cf_dist *dist;         /* the job (the single process when alone) */
     bool started;          /* the trainer ran */
 } cf_session;

@@ -68,6 +68,7 @@ void cf_draw_mem(cf_view *v, const cf_rect *pr)
         snprintf(t, sizeof t, "%s / %s", cf_fmt_bytes((double)st->dev_used, a, sizeof a),
                  cf_fmt_bytes((double)st->dev_total, b, sizeof b));
         mem_line(&r, &row, "GPU", t);
+        mem_line(&r, &row, "on GPU", cf_fmt_bytes((double)st->dev_engine, a, sizeof a));
     }
     if (st->device[0] && row < r.h) cf_put(r.y + row++, r.x + 1, r.w - 1, CF_ROLE_DIM, st->device);
     if (st->batch > 0 && row < r.h) {
