@@ -127,9 +127,11 @@ static cf_backend *make_backend(cf_session *s, long gpu, cf_error *err)
     if (gpu < 0 && !cf_get_enum(s->recipe.solver, "solver_mode", modes, 0, &mode, NULL) && mode == 1 &&
         !cf_get_int(s->recipe.solver, "device_id", 0, &dev, NULL)) {
         cf_error why;
-        if (dev < 0 || dev > INT_MAX) cf_error_set(&why, CF_EINPUT, "device_id %ld is not a GPU number", dev);
-        if (dev >= 0 && dev <= INT_MAX && cf_gpu_check((int)dev, &why) == 0) gpu = dev;
-        else snprintf(s->device_note, sizeof s->device_note, "notice: solver_mode GPU: %s; running on the CPU", why.msg);
+        if (!cf_gpu_built()) snprintf(why.msg, sizeof why.msg, "this build has no GPU backend");
+        else if (dev < 0 || dev > INT_MAX) cf_error_set(&why, CF_EINPUT, "device_id %ld is not a GPU number", dev);
+        else if (cf_gpu_check((int)dev, &why) == 0) gpu = dev;
+        if (gpu < 0)
+            snprintf(s->device_note, sizeof s->device_note, "notice: solver_mode GPU: %s; running on the CPU", why.msg);
     }
     if (gpu < 0) return cf_backend_cpu_new(s->threads);
     cf_backend *be = cf_backend_gpu_new((int)gpu, s->threads, err);

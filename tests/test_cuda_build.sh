@@ -55,7 +55,7 @@ check_requests() {
     why="no CUDA device: "
   else
     want="cafetui: option --gpu: this build has no GPU backend (rebuild with ./configure --with-cuda)"
-    why="this build has no GPU backend (rebuild with ./configure --with-cuda)"
+    why="this build has no GPU backend"
   fi
   out=$("$bin" --headless "$FIX/solver_mode_gpu.yaml" --gpu 0 --run-dir "$TMP/$tag-flag" 2>&1 >/dev/null)
   rc=$?
