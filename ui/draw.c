@@ -214,7 +214,7 @@ void cf_draw_footer(cf_view *v, const cf_rect *r)
         return;
     }
     if (v->readonly) {
-        cf_put(r->y, r->x, r->w, CF_ROLE_DIM, "read-only view: q exits  L log  z zoom  Tab focus  Enter zoom pane  [/] log  ? help");
+        cf_put(r->y, r->x, r->w, CF_ROLE_DIM, "read-only view: q exits  L log  z zoom  Tab focus  Enter zoom  [/] log  ? help");
         return;
     }
     bool over = v->st.state == CF_RUN_DONE || v->st.state == CF_RUN_FAILED;
