@@ -96,7 +96,7 @@ done
 # best round per configuration
 sort -k1,1 -k2,2gr "$tmp/all" | awk '!seen[$1]++' > "$tmp/best"
 
-echo "## cafetui data-parallel scaling, $(date -u +%Y-%m-%d), $(nproc) cores, $(mpirun --version | head -n 1)"
+echo "## cafetui data-parallel scaling, $(date -u +%Y-%m-%d), $(nproc) cores, $(mpirun --version | head -n 1), load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "LeNet: batch 64 per rank, $lenet_data; CIFAR-10 quick: batch 100 per rank, DummyData; 1 thread per rank; best of $ROUNDS rounds."
 echo
@@ -136,7 +136,8 @@ alpha=${fit% *}; beta=${fit#* }
 echo
 echo "Least-squares fit for 2 ranks over the sizes from 64K floats (T = 2α + G/β): α = $(awk -v a="$alpha" 'BEGIN { printf "%.1f µs", a * 1e6 }'), β = $(awk -v b="$beta" 'BEGIN { printf "%.2f GB/s", b / 1e9 }')"
 echo
-echo "Model, per rank: C = one rank's seconds per iteration (measured above), T(N) = 2(N-1)·α + 2(N-1)/N · G/β;"
+echo "Model, per rank: C = one rank's seconds per iteration (measured above); per iteration K ring all-reduces (K buckets)"
+echo "and rank 0's control broadcast: T(N) = K·2(N-1)·α + ⌈log2 N⌉·α + 2(N-1)/N · G/β;"
 echo "speed-up over one rank without overlap N·C/(C + T), with the whole reduction hidden behind the backward pass"
 echo "(at most 2/3 of C) N·C/(C + max(0, T - 2C/3))."
 echo
@@ -144,7 +145,7 @@ echo "| net | link | α | β | N=2 | N=4 | N=8 | N=16 | N=64 |"
 echo "|---|---|---|---|---|---|---|---|---|"
 for net in lenet cifar; do
     awk -v net="$net" -v alpha="$alpha" -v beta="$beta" '
-        $1 == net ":1:1024" { ips = $2 } $1 == net ":2:1024" { g = $6 * 1048576 }
+        $1 == net ":1:1024" { ips = $2 } $1 == net ":2:1024" { g = $6 * 1048576; K = $7 }
         END {
           b = net == "lenet" ? 64 : 100; C = b / ips; name = net == "lenet" ? "LeNet" : "CIFAR-10 quick"
           nl = split("this machine (shared memory, measured)|100 Gb/s InfiniBand|25 Gb/s Ethernet|10 Gb/s Ethernet|1 Gb/s Ethernet", link, "|")
@@ -153,7 +154,8 @@ for net in lenet cifar; do
             printf "| %s | %s | %.0f µs | %.2f GB/s |", name, link[l], a[l] * 1e6, bw[l] / 1e9
             split("2 4 8 16 64", ns, " ")
             for (k = 1; k <= 5; k++) {
-              N = ns[k]; T = 2 * (N - 1) * a[l] + 2 * (N - 1) / N * g / bw[l]
+              N = ns[k]; lg = 0; for (m = 1; m < N; m *= 2) lg++
+              T = K * 2 * (N - 1) * a[l] + lg * a[l] + 2 * (N - 1) / N * g / bw[l]
               hid = T - 2 * C / 3; if (hid < 0) hid = 0
               printf " %.1f–%.1f |", N * C / (C + T), N * C / (C + hid)
             }

@@ -167,7 +167,7 @@ static void drain(cf_session *s, uint64_t *iseq, uint64_t *tseq, uint64_t *lseq)
                                  it[i].elapsed, it[i].smoothed);
                 cf_session_print(s, "    Train net output #0: loss = %g", it[i].loss);
                 cf_session_print(s, "    Iteration %d, lr = %g", it[i].iter, it[i].lr);
-                if (st.ranks > 1) print_ranks(s, &st);
+                if (st.ranks > 1 && st.step_s > 0) print_ranks(s, &st);
                 iter_line(s->metrics, &it[i], &st);
             }
         }
