@@ -50,7 +50,7 @@ int cf_cmd_gradcheck(int argc, char **argv, int first)
     }
     cf_model m;
     cf_error err;
-    if (cf_model_open(&m, pos[0], CF_TRAIN, (v = cf_flag_get(flags, "threads")) ? atoi(v) : 0, NULL, NULL, &err))
+    if (cf_model_open(&m, pos[0], CF_TRAIN, (v = cf_flag_get(flags, "threads")) ? atoi(v) : 0, -1, NULL, NULL, &err))
         return cf_report(&err);
     int rc;
     double worst;

@@ -45,10 +45,9 @@ int cf_cmd_test(int argc, char **argv, int first)
         cf_flags_help(flags);
         return model ? 0 : 2;
     }
-    if (cf_flag_get(flags, "gpu")) {
-        fprintf(stderr, "cafetui: --gpu: this build has no GPU backend (rebuild with ./configure --with-cuda)\n");
-        return 2;
-    }
+    int gpu;
+    cf_error gerr;
+    if (cf_model_gpu_flag(cf_flag_get(flags, "gpu"), &gpu, &gerr)) return cf_report(&gerr);
     const char *v = cf_flag_get(flags, "iterations");
     long iters = v ? atol(v) : 50;
     if (iters < 1) {
@@ -69,7 +68,7 @@ int cf_cmd_test(int argc, char **argv, int first)
     cf_model m;
     cf_error err;
     v = cf_flag_get(flags, "threads");
-    if (cf_model_open(&m, model, CF_TEST, v ? atoi(v) : 0, cf_flag_get(flags, "weights"), log_line, &err))
+    if (cf_model_open(&m, model, CF_TEST, v ? atoi(v) : 0, gpu, cf_flag_get(flags, "weights"), log_line, &err))
         return cf_report(&err);
     cf_net *net = m.net;
     int rc = 0;
@@ -177,7 +176,7 @@ int cf_cmd_export(int argc, char **argv, int first)
     }
     cf_model m;
     cf_error err;
-    if (cf_model_open(&m, model, CF_TRAIN, 1, weights, NULL, &err)) return cf_report(&err);
+    if (cf_model_open(&m, model, CF_TRAIN, 1, -1, weights, NULL, &err)) return cf_report(&err);
     int rc = 0;
     if (cf_caffemodel_save(m.net, out, &err)) rc = cf_report(&err);
     else fprintf(stderr, "wrote %s\n", out);

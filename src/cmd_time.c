@@ -37,10 +37,9 @@ int cf_cmd_time(int argc, char **argv, int first)
         cf_flags_help(flags);
         return model ? 0 : 2;
     }
-    if (cf_flag_get(flags, "gpu")) {
-        fprintf(stderr, "cafetui: --gpu: this build has no GPU backend (rebuild with ./configure --with-cuda)\n");
-        return 2;
-    }
+    int gpu;
+    cf_error gerr;
+    if (cf_model_gpu_flag(cf_flag_get(flags, "gpu"), &gpu, &gerr)) return cf_report(&gerr);
     const char *v = cf_flag_get(flags, "iterations");
     int iters = v ? atoi(v) : 50;
     if (iters < 1) {
@@ -52,7 +51,7 @@ int cf_cmd_time(int argc, char **argv, int first)
     cf_model m;
     cf_error err;
     v = cf_flag_get(flags, "threads");
-    if (cf_model_open(&m, model, phase, v ? atoi(v) : 0, NULL, NULL, &err)) return cf_report(&err);
+    if (cf_model_open(&m, model, phase, v ? atoi(v) : 0, gpu, NULL, NULL, &err)) return cf_report(&err);
     cf_net *net = m.net;
     cf_backend *be = m.be;
     int rc = 0;

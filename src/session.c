@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cuda/gpu.h"
+#include "model.h"
 #include "snapshot.h"
 #include "weights.h"
 
@@ -97,29 +98,11 @@ static void net_log(void *ctx, const char *line)
     if (s->log) fprintf(s->log, "%s\n", line);
 }
 
-/* --gpu N (-1 when not given), checked at once so that a run that cannot
- * have its GPU stops before anything else, with one line saying why. */
-static int gpu_flag(const cf_flag *flags, long *gpu, cf_error *err)
-{
-    const char *v = cf_flag_get(flags, "gpu");
-    *gpu = -1;
-    if (!v) return 0;
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    if (end == v || *end || errno || n < 0 || n > INT_MAX)
-        return cf_error_set(err, CF_EINPUT, "option --gpu: '%s' is not a GPU number (0, 1, ...)", v);
-    cf_error why;
-    if (cf_gpu_check((int)n, &why)) return cf_error_set(err, CF_EINPUT, "option --gpu: %s", why.msg);
-    *gpu = n;
-    return 0;
-}
-
 /* The backend: GPU `gpu` when --gpu gave one; else the GPU the solver's
  * solver_mode GPU (and device_id) asks for when it can be used, and the
  * CPU with a notice when it cannot (Caffe's example solvers all say GPU).
  * device_note says which, for the front end to print. */
-static cf_backend *make_backend(cf_session *s, long gpu, cf_error *err)
+static cf_backend *make_backend(cf_session *s, int gpu, cf_error *err)
 {
     static const char *const modes[] = {"CPU", "GPU", NULL};
     int mode = 0;
@@ -129,7 +112,7 @@ static cf_backend *make_backend(cf_session *s, long gpu, cf_error *err)
         cf_error why;
         if (!cf_gpu_built()) snprintf(why.msg, sizeof why.msg, "this build has no GPU backend");
         else if (dev < 0 || dev > INT_MAX) cf_error_set(&why, CF_EINPUT, "device_id %ld is not a GPU number", dev);
-        else if (cf_gpu_check((int)dev, &why) == 0) gpu = dev;
+        else if (cf_gpu_check((int)dev, &why) == 0) gpu = (int)dev;
         if (gpu < 0)
             snprintf(s->device_note, sizeof s->device_note, "notice: solver_mode GPU: %s; running on the CPU", why.msg);
     }
@@ -226,8 +209,10 @@ static int open_local(cf_session *s, const char *path, const cf_flag *flags, cf_
         ((v = cf_flag_get(flags, "seed")) && parse_num("seed", v, 0, &seed, err)) ||
         ((v = cf_flag_get(flags, "threads")) && parse_num("threads", v, 1, &threads, err)))
         return CF_EINPUT;
-    long gpu;
-    if (gpu_flag(flags, &gpu, err)) return CF_EINPUT;
+    /* --gpu is checked at once, so a run that cannot have its GPU stops
+     * before anything else, with one line saying why */
+    int gpu;
+    if (cf_model_gpu_flag(cf_flag_get(flags, "gpu"), &gpu, err)) return CF_EINPUT;
     s->sigint_effect = cf_flag_get(flags, "sigint-effect") ? cf_flag_get(flags, "sigint-effect") : "stop";
     s->sighup_effect = cf_flag_get(flags, "sighup-effect") ? cf_flag_get(flags, "sighup-effect") : "snapshot";
     const char *effects[] = {"stop", "snapshot", "none"};
@@ -244,7 +229,6 @@ static int open_local(cf_session *s, const char *path, const cf_flag *flags, cf_
         s->quiet = true;
         s->sigint_effect = s->sighup_effect = "none";
     }
-
 
     if (cf_recipe_load(path, &s->recipe, err)) return err->code ? err->code : CF_EINPUT;
     if (!s->recipe.solver) {
@@ -274,7 +258,6 @@ static int open_local(cf_session *s, const char *path, const cf_flag *flags, cf_
         }
     }
     if (rank0 && mkdirs(s->run_dir, err)) return CF_ERUNTIME;
-
     snprintf(p, sizeof p, "%s/train.log", s->run_dir);
     if (rank0) s->log = fopen(p, "a");
     v = cf_flag_get(flags, "metrics");
@@ -298,7 +281,6 @@ static int open_local(cf_session *s, const char *path, const cf_flag *flags, cf_
     cf_solver_opts so = {.be = s->be, .log = net_log, .log_ctx = s, .max_iter = (long)max_iter,
                          .base_lr = base_lr, .seed = (long long)seed, .dist = s->dist,
                          .bucket_bytes = bkb && atol(bkb) > 0 ? (size_t)atol(bkb) * 1024 : 0};
-
     s->solver = cf_solver_new(s->recipe.solver, s->recipe.net, &so, err);
     if (!s->solver) return err->code ? err->code : CF_EINPUT;
 
@@ -375,7 +357,6 @@ int cf_session_start(cf_session *s)
     s->started = true;
     return 0;
 }
-
 
 int cf_session_join(cf_session *s)
 {
