@@ -496,10 +496,10 @@ static int setup_params(cf_net *net, int li, cf_node *lc, cf_error *err)
                     }
                     cf_blob_share_data(l->param[i], o->blob);
                     cf_blob_share_diff(l->param[i], o->blob);
+                    l->param_grad[i] = o->lr_mult != 0; /* before the realloc below moves *o */
                     net->params = xrealloc(net->params, (size_t)(net->nparams + 1) * sizeof *net->params);
                     net->params[net->nparams] = (cf_net_param){l->param[i], li, i, k, (float)lr, (float)decay,
                                                                xstrdup(pname)};
-                    l->param_grad[i] = o->lr_mult != 0;
                     net->nparams++;
                     goto next;
                 }

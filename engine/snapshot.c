@@ -442,10 +442,23 @@ static int read_param(cf_weights *w, hid_t d, const char *layer, const char *nam
     b->count = 1;
     for (int i = 0; i < rank; i++) {
         b->shape[i] = (long long)dims[i];
+        if (dims[i] && b->count > CF_MAX_COUNT / dims[i]) { /* what the file says, not what it holds */
+            cf_error_set(err, CF_EINPUT, "param %s has a shape too large for a blob (over %lu elements)", name,
+                         CF_MAX_COUNT);
+            cf_error_at(err, w->path, 0, 0);
+            return cf_error_ctx(err, "layer '%s'", layer);
+        }
         b->count *= (size_t)dims[i];
     }
-    float *buf = malloc(b->count * sizeof *buf + 1);
-    if (!buf) abort();
+    char what[300];
+    snprintf(what, sizeof what, "param %s", name);
+    int refused = cf_mem_check(b->count * sizeof(float), what, err);
+    float *buf = refused ? NULL : malloc(b->count * sizeof *buf + 1);
+    if (!buf) {
+        if (!refused) cf_error_set(err, CF_ERUNTIME, "param %s: out of memory", name);
+        cf_error_at(err, w->path, 0, 0);
+        return cf_error_ctx(err, "layer '%s'", layer);
+    }
     cf_weights_own(w, buf);
     b->data = buf;
     if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)

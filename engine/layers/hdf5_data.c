@@ -136,8 +136,15 @@ static int read_dataset(cf_layer *l, hdf5_priv *p, hid_t f, const char *path, h5
     if (!rc) {
         H5Sget_simple_extent_dims(space, dims, NULL);
         size_t row = 1;
-        for (int i = 1; i < nd; i++) row *= dims[i];
-        if (!dims[0] || !row)
+        bool big = false;
+        for (int i = 1; i < nd; i++) {
+            big |= dims[i] > CF_MAX_COUNT || (dims[i] && row > CF_MAX_COUNT / dims[i]);
+            if (!big) row *= dims[i];
+        }
+        if (big)
+            rc = cf_layer_error(l, NULL, err, "dataset '%s' in '%s' is too large for a blob (over %lu elements a row)",
+                                t->name, path, CF_MAX_COUNT);
+        else if (!dims[0] || !row)
             rc = cf_layer_error(l, NULL, err, "dataset '%s' in '%s' is empty", t->name, path);
         else if (p->shape_known && (nd != t->naxes || row != t->row))
             rc = cf_layer_error(l, NULL, err, "dataset '%s' in '%s' has rows of another shape than in '%s'", t->name,
@@ -151,13 +158,21 @@ static int read_dataset(cf_layer *l, hdf5_priv *p, hid_t f, const char *path, h5
             *rows = dims[0];
         }
     }
+    char what[300];
+    snprintf(what, sizeof what, "dataset '%s' in '%s'", t->name, path);
+    cf_error e;
+    if (!rc && cf_mem_check(dims[0] * t->row * sizeof(float), what, &e)) rc = cf_layer_error(l, NULL, err, "%s", e.msg);
     if (!rc) {
         float *buf = realloc(t->buf, dims[0] * t->row * sizeof *buf);
-        if (!buf) abort();
+        if (!buf) {
+            rc = cf_layer_error(l, NULL, err, "%s: out of memory", what);
+            goto done;
+        }
         t->buf = buf;
         if (H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
             rc = cf_layer_error(l, NULL, err, "cannot read dataset '%s' in '%s'", t->name, path);
     }
+done:
     H5Sclose(space);
     H5Tclose(type);
     H5Dclose(ds);
