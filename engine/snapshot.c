@@ -8,8 +8,10 @@
  * group_at() walks one level at a time. */
 #include "snapshot.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <hdf5.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -349,6 +351,41 @@ int cf_snapshot_save(cf_solver *s, const char *path, cf_error *err)
     cf_sync_parent_dir(path);
     free(tmp);
     return 0;
+}
+
+/* "<base>_iter_<digits>.h5.tmp-" then the six characters mkstemp chose. */
+static bool is_temp_of(const char *name, const char *base)
+{
+    size_t n = strlen(base);
+    if (strncmp(name, base, n) || strncmp(name + n, "_iter_", 6)) return false;
+    const char *p = name + n + 6, *d = p;
+    while (*p >= '0' && *p <= '9') p++;
+    if (p == d || strncmp(p, ".h5.tmp-", 8)) return false;
+    p += 8;
+    for (int i = 0; i < 6; i++, p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) return false;
+    return *p == 0;
+}
+
+int cf_snapshot_clean_temps(const char *prefix)
+{
+    char *dir = strdup(prefix);
+    if (!dir) abort();
+    char *slash = strrchr(dir, '/');
+    const char *base = slash ? slash + 1 : prefix;
+    if (slash) *slash = 0;
+    DIR *d = opendir(slash ? (dir[0] ? dir : "/") : ".");
+    int removed = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (!is_temp_of(e->d_name, base)) continue;
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", slash ? (dir[0] ? dir : "") : ".", e->d_name);
+        if (unlink(path) == 0) removed++;
+    }
+    if (d) closedir(d);
+    free(dir);
+    return removed;
 }
 
 /* ---- reading ---- */

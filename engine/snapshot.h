@@ -63,6 +63,14 @@ int cf_snapshot_save(cf_solver *s, const char *path, cf_error *err);
  * the message says so and the solver should not be used). */
 int cf_snapshot_load(cf_solver *s, const char *path, cf_error *err);
 
+/* Remove the temporary files "<prefix>_iter_<N>.h5.tmp-XXXXXX" that a
+ * save killed between creating and renaming its file leaves beside the
+ * snapshots (a crash, kill -9, a power cut).  They are never snapshots
+ * and never read as such; this only reclaims their space.  Returns how
+ * many were removed.  Not for a prefix that another running process
+ * snapshots to: its save in flight would lose its file. */
+int cf_snapshot_clean_temps(const char *prefix);
+
 /* For cf_net_load_weights: is path an HDF5 file, and its data/ group as
  * weights. */
 bool cf_is_hdf5(const char *path);

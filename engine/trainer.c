@@ -55,6 +55,8 @@ typedef struct {
     double t0, last_t;
     int last_iter;
     double ips;
+    int snapshot_failed_at;     /* iteration of the last periodic snapshot that failed, or -1 */
+    cf_error snapshot_err;      /* and why */
 } loop_state;
 
 static void publish_status(loop_state *ls, cf_run_state state)
@@ -139,9 +141,7 @@ int cf_trainer_snapshot(cf_trainer *t)
     snprintf(path, sizeof path, "%s_iter_%d.h5", t->snapshot_prefix, s->iter);
     cf_error err;
     if (t->snapshot(s, path, &err)) {
-        char buf[1400];
-        cf_monitor_logf(t->mon, 2, "snapshot failed: %s", cf_error_str(&err, buf, sizeof buf));
-        t->err = err;
+        t->err = err; /* the caller reports it: once, saying what happens next */
         return -1;
     }
     cf_status st;
@@ -159,6 +159,21 @@ static int snapshot(loop_state *ls)
     cf_monitor_get_status(ls->t->mon, &ls->st); /* keep last_snapshot */
     publish_status(ls, CF_RUN_RUNNING);
     return rc;
+}
+
+/* A periodic snapshot failed (t->err says why): stop (returns -1, and
+ * the run fails with that one message), or, with snapshot_errors_continue,
+ * log it, keep it for the end of the run and train on (returns 0). */
+static int periodic_failed(loop_state *ls)
+{
+    cf_trainer *t = ls->t;
+    if (!t->snapshot_errors_continue) return -1;
+    char buf[1400];
+    cf_monitor_logf(t->mon, 2, "snapshot failed: %s; training goes on (--on-snapshot-error continue)",
+                    cf_error_str(&t->err, buf, sizeof buf));
+    ls->snapshot_failed_at = t->solver->iter;
+    ls->snapshot_err = t->err;
+    return 0;
 }
 
 /* Handle one command; returns 1 to stop. */
@@ -189,7 +204,12 @@ static int command(loop_state *ls, const cf_cmd *c, bool *paused)
         }
         break;
     }
-    case CF_CMD_SNAPSHOT: snapshot(ls); break; /* asked for by hand: a failure is logged, training goes on */
+    case CF_CMD_SNAPSHOT: /* asked for by hand: a failure is logged, training goes on */
+        if (snapshot(ls)) {
+            char buf[1400];
+            cf_monitor_logf(t->mon, 2, "snapshot failed: %s; training goes on", cf_error_str(&t->err, buf, sizeof buf));
+        }
+        break;
     case CF_CMD_TEST: if (s->ntest && run_tests(ls)) return -1; break;
     case CF_CMD_STOP:
         if (c->value != 0 && snapshot(ls)) return -1;
@@ -244,7 +264,7 @@ static void maybe_stats(cf_trainer *t)
 int cf_trainer_run(cf_trainer *t)
 {
     cf_solver *s = t->solver;
-    loop_state ls = {.t = t};
+    loop_state ls = {.t = t, .snapshot_failed_at = -1};
     ls.t0 = ls.last_t = now_s();
     ls.last_iter = s->iter;
     t->exit_code = 0;
@@ -281,7 +301,7 @@ int cf_trainer_run(cf_trainer *t)
         cf_iter_rec rec = {iter, loss, s->smoothed_loss, lr, ls.ips, now - ls.t0};
         cf_monitor_push_iter(t->mon, &rec);
         maybe_stats(t);
-        if (s->snapshot && s->iter % s->snapshot == 0 && snapshot(&ls)) return fail(&ls);
+        if (s->snapshot && s->iter % s->snapshot == 0 && snapshot(&ls) && periodic_failed(&ls)) return fail(&ls);
         publish_status(&ls, ls.st.state == CF_RUN_PAUSED ? CF_RUN_PAUSED : CF_RUN_RUNNING);
     }
     if (!t->stop_requested) {
@@ -289,6 +309,14 @@ int cf_trainer_run(cf_trainer *t)
             snapshot(&ls))
             return fail(&ls);
         if (s->ntest && s->test_interval && s->iter % s->test_interval == 0 && run_tests(&ls)) return fail(&ls);
+        /* going on past a failed snapshot is for the middle of a run: one
+         * that ends without its last snapshot has not kept its work */
+        if (ls.snapshot_failed_at == s->iter) {
+            char buf[1100];
+            snprintf(buf, sizeof buf, "%s", ls.snapshot_err.msg);
+            cf_error_set(&t->err, CF_ERUNTIME, "training ended but its last snapshot failed: %s", buf);
+            return fail(&ls);
+        }
     }
     publish_status(&ls, CF_RUN_DONE);
     return 0;

@@ -27,6 +27,12 @@ typedef struct cf_trainer {
     cf_monitor *mon;
     cf_snapshot_fn snapshot;    /* NULL: snapshots are skipped with a warning */
     const char *snapshot_prefix; /* "runs/x/snapshots/lenet" → lenet_iter_N.h5 */
+    /* A periodic snapshot that fails (a full disk): false (default) stops
+     * the run with the error; true logs it and trains on (a later snapshot
+     * may succeed once room is made), but a run that ends with its last
+     * snapshot failed still fails.  A snapshot asked for by hand only
+     * ever logs its failure. */
+    bool snapshot_errors_continue;
     int exit_code;              /* 0 done, 1 runtime failure */
     cf_error err;
     bool stop_requested;

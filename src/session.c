@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@ cf_flag cf_train_flags[] = {
     {"metrics", true, NULL, "metrics file (default <run-dir>/metrics.jsonl)"},
     {"sigint-effect", true, NULL, "on SIGINT: stop (after a snapshot, default), snapshot, none"},
     {"sighup-effect", true, NULL, "on SIGHUP: snapshot (default), stop, none"},
+    {"on-snapshot-error", true, NULL, "when a periodic snapshot fails (a full disk): stop (default) or continue"},
     {"quiet", false, NULL, "print only test results and errors"},
     {"gpu", true, NULL, "run on GPU N (needs a --with-cuda build and a CUDA device)"},
     {"help", false, NULL, "this help"},
@@ -230,6 +232,15 @@ static int open_local(cf_session *s, const char *path, const cf_flag *flags, cf_
         s->sigint_effect = s->sighup_effect = "none";
     }
 
+    const char *on_snap_err = cf_flag_get(flags, "on-snapshot-error");
+    if (on_snap_err && strcmp(on_snap_err, "stop") && strcmp(on_snap_err, "continue")) {
+        cf_error_set(err, CF_EINPUT, "option --on-snapshot-error: '%s' is not one of stop, continue", on_snap_err);
+        return CF_EINPUT;
+    }
+    /* a file grown past ulimit -f fails its write (EFBIG), which the
+     * snapshot writer reports, instead of killing the run */
+    signal(SIGXFSZ, SIG_IGN);
+
     if (cf_recipe_load(path, &s->recipe, err)) return err->code ? err->code : CF_EINPUT;
     if (!s->recipe.solver) {
         cf_error_set(err, CF_EINPUT, "this file holds a net but no solver: give a recipe with 'solver:' or a Caffe solver file");
@@ -295,6 +306,10 @@ static int open_local(cf_session *s, const char *path, const cf_flag *flags, cf_
         if (dir[0] && mkdirs(dir, err)) return CF_ERUNTIME;
     }
 
+    /* temporary files of saves killed half-way (never snapshots: only
+     * the rename makes one) are removed before this run writes its own */
+    int stale = rank0 ? cf_snapshot_clean_temps(s->snapshot_prefix) : 0;
+
     const char *resume = cf_flag_get(flags, "resume");
     if (!resume) resume = cf_flag_get(flags, "snapshot");
     const char *weights = cf_flag_get(flags, "weights");
@@ -308,6 +323,10 @@ static int open_local(cf_session *s, const char *path, const cf_flag *flags, cf_
     s->mon = cf_monitor_new();
     s->trainer = (cf_trainer){.solver = s->solver, .mon = s->mon, .snapshot = rank0 ? cf_snapshot_save : no_snapshot,
                               .snapshot_prefix = s->snapshot_prefix};
+    s->trainer.snapshot_errors_continue = on_snap_err && !strcmp(on_snap_err, "continue");
+    if (stale > 0)
+        cf_monitor_logf(s->mon, 1, "removed %d temporary file%s left by an interrupted snapshot (%s_iter_N.h5.tmp-*)",
+                        stale, stale > 1 ? "s" : "", s->snapshot_prefix);
     return 0;
 }
 
