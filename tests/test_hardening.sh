@@ -206,7 +206,10 @@ run "$FIX/snap.yaml" --run-dir "$d" --max-iter 2 >/dev/null 2>&1
     --max-iter 5 --threads 1 --on-snapshot-error continue) > "$T/cont.out" 2>&1
 rc=$?
 n=$(grep -c "snapshot failed: cannot write snapshot '$d/snap_iter_[345].h5': File too large; training goes on" "$T/cont.out")
-if [ $rc -eq 1 ] && [ "$n" -eq 3 ] && grep -q '"iter":4,' "$d/metrics.jsonl" &&
+# (the failure for snap_iter_5.h5 shows training reached its last iteration;
+# the metrics' event lines carry the iteration at which the front end read
+# them, which depends on timing, so they are not checked here)
+if [ $rc -eq 1 ] && [ "$n" -eq 3 ] &&
     grep -q "training ended but its last snapshot failed: cannot write snapshot '$d/snap_iter_5.h5'" "$T/cont.out"; then
     ok "--on-snapshot-error continue: three failures logged, trained to the end, status 1 for the lost last snapshot"
 else
