@@ -14,10 +14,12 @@
 # batch (weak scaling: 2 ranks train on twice the images per iteration),
 # so images/s should double when communication costs nothing.
 #
-# Configurations: 1 rank; 2 ranks with the default 1 MB gradient buckets
-# (started during the backward pass); 2 ranks with one bucket holding
-# every gradient (CAFETUI_BUCKET_KB huge: one all-reduce after the
-# backward pass, nothing overlapped).  Each runs ROUNDS times (default 3)
+# Configurations: 1 rank; two independent 1-rank runs at the same time
+# (no MPI: what this machine gives two processes, the ceiling for 2
+# ranks); 2 ranks with the default 1 MB gradient buckets (started during
+# the backward pass); 2 ranks with one bucket holding every gradient
+# (CAFETUI_BUCKET_KB huge: one all-reduce after the backward pass,
+# nothing overlapped).  Each runs ROUNDS times (default 3)
 # interleaved with the others, and the fastest round is kept.  images/s
 # is taken from the run's metrics between iteration 10 and the last;
 # the communication share is the trainer's own (comm_frac: seconds in the
@@ -41,7 +43,10 @@ grep -q '^#define HAVE_MPI 1' "$build/config.h" 2>/dev/null ||
 command -v mpicc >/dev/null || { echo "mpi_scaling.sh: mpicc not found (apt-get install libopenmpi-dev)" >&2; exit 1; }
 [ -x "$BIN" ] || { echo "mpi_scaling.sh: no $BIN (run make first)" >&2; exit 1; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-MPIRUN="mpirun --oversubscribe --mca btl self,vader"
+# --bind-to none: on a machine shared with other work, a rank pinned to a
+# busy core cannot move to the idle one (on a dedicated node, binding is
+# better: drop it there).
+MPIRUN="mpirun --oversubscribe --mca btl self,vader --bind-to none"
 tmp=$(mktemp -d /tmp/cafetui-mpi-bench-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -61,29 +66,43 @@ prep "$src/bench/cifar10_quick.yaml" "$tmp/cifar.yaml"
 # field of a metrics line
 field() { sed -n "s/.*\"$1\":\([-0-9.eE+]*\).*/\1/p"; }
 
-# run NET RECIPE RANKS ITERS BUCKET_KB -> "ips comm_frac comm_ms step_ms grad_mb buckets"
-run() {
-    dir=$tmp/run
-    rm -rf "$dir"
-    if [ "$3" = 1 ]; then
-        "$BIN" --headless "$2" --max-iter "$4" --threads 1 --run-dir "$dir" > "$tmp/out" 2>&1
-    else
-        CAFETUI_BUCKET_KB=$5 $MPIRUN -np "$3" "$BIN" --headless "$2" --max-iter "$4" --threads 1 --run-dir "$dir" > "$tmp/out" 2>&1
-    fi || { echo "mpi_scaling.sh: $1 on $3 ranks failed:" >&2; tail -n 5 "$tmp/out" >&2; exit 1; }
-    b=$(sed -n 's/.*batch_size: *\([0-9]*\).*/\1/p; s/.*dim: \[\([0-9]*\), [0-9]*, [0-9]*, [0-9]*\].*/\1/p' "$2" | head -n 1)
-    grep '"type":"train"' "$dir/metrics.jsonl" | awk -v want=10 '
+# images/s of a run directory between iteration 10 and its last train line
+# (batch B, R ranks), then the last line's communication figures:
+# "ips comm_frac comm_ms step_ms"
+rate() { # dir B R
+    grep '"type":"train"' "$1/metrics.jsonl" | awk '
         { it = $0; sub(/.*"iter":/, "", it); sub(/,.*/, "", it); it += 0 }
-        it >= want && !first { first = $0 } { last = $0 } END { print first; print last }' > "$tmp/two"
+        it >= 10 && !first { first = $0 } { last = $0 } END { print first; print last }' > "$tmp/two"
     i0=$(sed -n 1p "$tmp/two" | field iter); t0=$(sed -n 1p "$tmp/two" | field elapsed_s)
     i1=$(sed -n 2p "$tmp/two" | field iter); t1=$(sed -n 2p "$tmp/two" | field elapsed_s)
     cf=$(sed -n 2p "$tmp/two" | field comm_frac); cs=$(sed -n 2p "$tmp/two" | field comm_s); ss=$(sed -n 2p "$tmp/two" | field step_s)
-    mb=$(sed -n 's/.*; \([0-9.]*\) MB of gradients averaged per iteration in \([0-9]*\) buckets.*/\1 \2/p' "$tmp/out")
-    awk -v i0="$i0" -v i1="$i1" -v t0="$t0" -v t1="$t1" -v b="$b" -v r="$3" -v cf="${cf:-0}" -v cs="${cs:-0}" \
-        -v ss="${ss:-0}" -v mb="${mb:-0 0}" 'BEGIN { split(mb, m, " ");
-        printf "%.1f %.4f %.3f %.3f %s %s\n", (i1 - i0) * b * r / (t1 - t0), cf, cs * 1e3, ss * 1e3, m[1], m[2] }'
+    awk -v i0="$i0" -v i1="$i1" -v t0="$t0" -v t1="$t1" -v b="$2" -v r="$3" -v cf="${cf:-0}" -v cs="${cs:-0}" -v ss="${ss:-0}" \
+        'BEGIN { printf "%.1f %.4f %.3f %.3f\n", (i1 - i0) * b * r / (t1 - t0), cf, cs * 1e3, ss * 1e3 }'
 }
 
-configs="lenet:1:1024 lenet:2:1024 lenet:2:1048576 cifar:1:1024 cifar:2:1024 cifar:2:1048576"
+# run NET RECIPE RANKS ITERS BUCKET_KB -> "ips comm_frac comm_ms step_ms grad_mb buckets"
+# RANKS "2x": two independent single-process runs at once (images/s summed)
+run() {
+    dir=$tmp/run
+    rm -rf "$dir" "$dir.b"
+    b=$(sed -n 's/.*batch_size: *\([0-9]*\).*/\1/p; s/.*dim: \[\([0-9]*\), [0-9]*, [0-9]*, [0-9]*\].*/\1/p' "$2" | head -n 1)
+    case $3 in
+    1) "$BIN" --headless "$2" --max-iter "$4" --threads 1 --run-dir "$dir" > "$tmp/out" 2>&1 ;;
+    2x) "$BIN" --headless "$2" --max-iter "$4" --threads 1 --run-dir "$dir.b" > "$tmp/out.b" 2>&1 &
+        "$BIN" --headless "$2" --max-iter "$4" --threads 1 --run-dir "$dir" > "$tmp/out" 2>&1 && wait $! ;;
+    *) CAFETUI_BUCKET_KB=$5 $MPIRUN -np "$3" "$BIN" --headless "$2" --max-iter "$4" --threads 1 --run-dir "$dir" > "$tmp/out" 2>&1 ;;
+    esac || { echo "mpi_scaling.sh: $1 on $3 ranks failed:" >&2; tail -n 5 "$tmp/out" >&2; exit 1; }
+    mb=$(sed -n 's/.*; \([0-9.]*\) MB of gradients averaged per iteration in \([0-9]*\) buckets.*/\1 \2/p' "$tmp/out")
+    if [ "$3" = 2x ]; then
+        r1=$(rate "$dir" "$b" 1); r2=$(rate "$dir.b" "$b" 1)
+        echo "$(awk -v a="${r1%% *}" -v b="${r2%% *}" 'BEGIN { printf "%.1f", a + b }') 0 0 0 0 0"
+    else
+        r=$(rate "$dir" "$b" "$3")
+        echo "$r ${mb:-0 0}"
+    fi
+}
+
+configs="lenet:1:1024 lenet:2x:0 lenet:2:1024 lenet:2:1048576 cifar:1:1024 cifar:2x:0 cifar:2:1024 cifar:2:1048576"
 for round in $(seq "$ROUNDS"); do
     for c in $configs; do
         net=${c%%:*}; rest=${c#*:}; ranks=${rest%%:*}; kb=${rest#*:}
@@ -104,37 +123,40 @@ echo "| net | ranks | gradient buckets | images/s | speed-up | communicating | c
 echo "|---|---|---|---|---|---|---|---|"
 awk '{ split($1, c, ":"); key = c[1] ":" c[2] ":" c[3]; ips[key] = $2; cf[key] = $3; cs[key] = $4; ss[key] = $5; mb[c[1]] = $6 > 0 ? $6 : mb[c[1]]; nb[key] = $7 }
      END {
-       n = split("lenet:1:1024 lenet:2:1024 lenet:2:1048576 cifar:1:1024 cifar:2:1024 cifar:2:1048576", order, " ")
+       n = split("lenet:1:1024 lenet:2x:0 lenet:2:1024 lenet:2:1048576 cifar:1:1024 cifar:2x:0 cifar:2:1024 cifar:2:1048576", order, " ")
        for (i = 1; i <= n; i++) {
          k = order[i]; split(k, c, ":"); base = ips[c[1] ":1:1024"]
          name = c[1] == "lenet" ? "LeNet" : "CIFAR-10 quick"
-         b = c[2] == 1 ? "-" : (c[3] == 1024 ? nb[k] " of <= 1 MB, during backward" : "1, after backward")
-         comm = c[2] == 1 ? "-" : sprintf("%.1f %%", 100 * cf[k])
-         cms = c[2] == 1 ? "-" : sprintf("%.2f", cs[k])
-         sms = c[2] == 1 ? sprintf("%.2f", 1000 * (c[1] == "lenet" ? 64 : 100) / ips[k]) : sprintf("%.2f", ss[k])
-         printf "| %s | %d | %s | %.0f | %.2fx | %s | %s | %s |\n", name, c[2], b, ips[k], ips[k] / base, comm, cms, sms
+         alone = c[2] == 1 || c[2] == "2x"
+         b = alone ? "-" : (c[3] == 1024 ? nb[k] " of <= 1 MiB, during backward" : "1, after backward")
+         comm = alone ? "-" : sprintf("%.1f %%", 100 * cf[k])
+         cms = alone ? "-" : sprintf("%.2f", cs[k])
+         sms = c[2] == 1 ? sprintf("%.2f", 1000 * (c[1] == "lenet" ? 64 : 100) / ips[k]) : c[2] == "2x" ? "-" : sprintf("%.2f", ss[k])
+         rk = c[2] == "2x" ? "2 alone (no MPI)" : c[2]
+         printf "| %s | %s | %s | %.0f | %.2fx | %s | %s | %s |\n", name, rk, b, ips[k], ips[k] / base, comm, cms, sms
        }
        printf "\ngradients per iteration: LeNet %s MB, CIFAR-10 quick %s MB\n", mb["lenet"], mb["cifar"] }' "$tmp/best"
 
 # MPI_Allreduce alone, 2 ranks
 mpicc -O2 -o "$tmp/allreduce" "$src/bench/mpi_allreduce.c" || exit 1
-gl=$(awk '$1 == "lenet:2:1024" { printf "%.0f", $6 * 1048576 / 4 }' "$tmp/best")
-gc=$(awk '$1 == "cifar:2:1024" { printf "%.0f", $6 * 1048576 / 4 }' "$tmp/best")
-$MPIRUN -np 2 "$tmp/allreduce" 1 256 4096 65536 262144 1048576 4194304 "$gl" "$gc" > "$tmp/ar" || exit 1
+gl=$(awk '$1 == "lenet:2:1024" { printf "%.0f", $6 * 1e6 / 4 }' "$tmp/best")
+gc=$(awk '$1 == "cifar:2:1024" { printf "%.0f", $6 * 1e6 / 4 }' "$tmp/best")
+# the nets' sizes first: after a call of many megabytes the next sizes come out slower for a while here
+$MPIRUN -np 2 "$tmp/allreduce" "$gl" "$gc" 1 256 4096 65536 262144 1048576 > "$tmp/ar" || exit 1
 echo
-echo "MPI_Allreduce alone, 2 ranks (median of 200):"
+echo "MPI_Allreduce alone, 2 ranks (200 calls per size; bandwidths from the fastest):"
 echo
-echo "| floats | bytes | µs | algorithm GB/s | bus GB/s |"
-echo "|---|---|---|---|---|"
-awk '{ printf "| %d | %d | %.1f | %.3f | %.3f |\n", $1, $2, $3, $4, $5 }' "$tmp/ar"
+echo "| floats | bytes | fastest µs | median µs | algorithm GB/s | bus GB/s |"
+echo "|---|---|---|---|---|---|"
+awk '{ printf "| %d | %d | %.1f | %.1f | %.3f | %.3f |\n", $1, $2, $3, $4, $5, $6 }' "$tmp/ar"
 
 # the model: ring all-reduce T(N) = 2(N-1)·α + 2(N-1)/N · G / β
-# least squares T = a + bytes/β over the sizes from 64K floats up; α = a/2
+# least squares T = a + bytes/β over the fastest times from 64K floats up; α = a/2
 fit=$(awk '$1 >= 65536 { n++; x = $2; y = $3 / 1e6; sx += x; sy += y; sxx += x * x; sxy += x * y }
     END { b = (n * sxy - sx * sy) / (n * sxx - sx * sx); a = (sy - b * sx) / n; if (a < 0) a = 0; printf "%.9f %.6g", a / 2, 1 / b }' "$tmp/ar")
 alpha=${fit% *}; beta=${fit#* }
 echo
-echo "Least-squares fit for 2 ranks over the sizes from 64K floats (T = 2α + G/β): α = $(awk -v a="$alpha" 'BEGIN { printf "%.1f µs", a * 1e6 }'), β = $(awk -v b="$beta" 'BEGIN { printf "%.2f GB/s", b / 1e9 }')"
+echo "Least-squares fit to the fastest times for 2 ranks, sizes from 64K floats (T = 2α + G/β): α = $(awk -v a="$alpha" 'BEGIN { printf "%.1f µs", a * 1e6 }'), β = $(awk -v b="$beta" 'BEGIN { printf "%.2f GB/s", b / 1e9 }')"
 echo
 echo "Model, per rank: C = one rank's seconds per iteration (measured above); per iteration K ring all-reduces (K buckets)"
 echo "and rank 0's control broadcast: T(N) = K·2(N-1)·α + ⌈log2 N⌉·α + 2(N-1)/N · G/β;"
@@ -145,7 +167,7 @@ echo "| net | link | α | β | N=2 | N=4 | N=8 | N=16 | N=64 |"
 echo "|---|---|---|---|---|---|---|---|---|"
 for net in lenet cifar; do
     awk -v net="$net" -v alpha="$alpha" -v beta="$beta" '
-        $1 == net ":1:1024" { ips = $2 } $1 == net ":2:1024" { g = $6 * 1048576; K = $7 }
+        $1 == net ":1:1024" { ips = $2 } $1 == net ":2:1024" { g = $6 * 1e6; K = $7 }
         END {
           b = net == "lenet" ? 64 : 100; C = b / ips; name = net == "lenet" ? "LeNet" : "CIFAR-10 quick"
           nl = split("this machine (shared memory, measured)|100 Gb/s InfiniBand|25 Gb/s Ethernet|10 Gb/s Ethernet|1 Gb/s Ethernet", link, "|")

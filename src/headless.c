@@ -208,10 +208,10 @@ int cf_headless_run(cf_session *s)
                 b = cf_blob_dim(sv->net->layers[i].top[0], 0);
                 break;
             }
-        cf_session_print(s, "cafetui: %d processes (%s): batch %d per rank, %d per iteration; %.2f MB of gradients "
+        cf_session_print(s, "cafetui: %d processes (%s): batch %d per rank, %d per iteration; %.3f MB of gradients "
                          "averaged per iteration in %d buckets during the backward pass",
                          s->dist->size, cf_dist_name(s->dist), b, b * s->dist->size,
-                         sv->dist_timing.grad_bytes / 1048576.0, sv->dist_timing.nbuckets);
+                         sv->dist_timing.grad_bytes / 1e6, sv->dist_timing.nbuckets);
     }
     if (sv->iter > 0) cf_session_print(s, "Resuming at iteration %d", sv->iter);
     if (cf_session_start(s)) {
