@@ -38,16 +38,19 @@ static cf_layer *data_layer(int batch, cf_blob **top)
 
 static void forward(cf_layer *l, cf_blob **top) { tu_forward(l, NULL, 0, top, 2); }
 
-/* All 200 images in key order, read once without shards. */
+/* All 200 images and labels in key order, read once without shards. */
+static float *img, *lab;
+
 static const float *all_images(void)
 {
-    static float *img;
     if (img) return img;
     cf_blob *top[2];
     cf_layer *l = data_layer(N200, top);
     forward(l, top);
     img = malloc((size_t)N200 * PIX * sizeof(float));
+    lab = malloc(N200 * sizeof(float));
     memcpy(img, cf_blob_data(top[0]), (size_t)N200 * PIX * sizeof(float));
+    memcpy(lab, cf_blob_data(top[1]), N200 * sizeof(float));
     cf_layer_free(l);
     return img;
 }
@@ -55,9 +58,9 @@ static const float *all_images(void)
 /* Which record row i of a batch is (the fixture has no duplicate images). */
 static int record_of(const float *batch, int i)
 {
-    const float *img = all_images();
+    const float *all = all_images();
     for (int r = 0; r < N200; r++)
-        if (!memcmp(batch + (size_t)i * PIX, img + (size_t)r * PIX, PIX * sizeof(float))) return r;
+        if (!memcmp(batch + (size_t)i * PIX, all + (size_t)r * PIX, PIX * sizeof(float))) return r;
     cr_assert_fail("row %d matches no record", i);
     return -1;
 }
@@ -90,7 +93,7 @@ static void check_slices(int nranks, int B, int iters)
                 int want = ((k * nranks + r) * B + i) % N200, got = record_of(d, i);
                 cr_assert_eq(got, want, "%d ranks of %d, iteration %d, rank %d, row %d: record %d, want %d", nranks,
                              B, k, r, i, got, want);
-                cr_assert_eq(cf_blob_data(top[r][1])[i], cf_blob_data(top[0][1])[0] * 0 + cf_blob_data(top[r][1])[i]);
+                cr_assert_eq(cf_blob_data(top[r][1])[i], lab[want], "the label travels with its image");
                 if (k < epoch_batches) seen[got]++;
             }
             cr_assert_eq(cf_data_layer_position(l[r], NULL), (size_t)((k + 1) * nranks * B % N200),
@@ -443,8 +446,8 @@ static cf_solver *solver(cf_dist *d, const char *net, const char *extra)
 
 /* Two ranks that computed exactly what we did: the mean of g and g is g
  * bit for bit, and so is the mean loss, so the run follows the lone one
- * exactly — also with iter_size 2, where only the last pass reduces (a
- * reduction in the first pass would count its gradient twice). */
+ * exactly — also with iter_size 2, where the buckets go out once per
+ * iteration, in the last pass, over the gradients of both. */
 static void same_as_alone(const char *extra)
 {
     fake f = {.mirror = true};
@@ -463,6 +466,8 @@ static void same_as_alone(const char *extra)
         cr_assert_eq(memcmp(cf_blob_data(s->net->params[i].blob), cf_blob_data(a->net->params[i].blob),
                             s->net->params[i].blob->count * sizeof(float)), 0, "param %d", i);
     cr_assert_eq(f.bcasts, 4, "one control message per iteration");
+    cr_assert_eq(f.starts, 4 * s->dist_timing.nbuckets, "each bucket once per iteration: %d starts", f.starts);
+    cr_assert_eq(s->dist_timing.nbuckets, 2, "256-byte buckets: {ip_c's bias, the shared weights}, {conv's weights and bias}");
     cr_assert_eq(s->dist_timing.steps, 4);
     cr_assert_eq(s->dist_timing.grad_bytes, (27 + 3 + 48 * 48 + 5) * sizeof(float));
     cf_solver_free(a), cf_solver_free(s);
