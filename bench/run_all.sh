@@ -13,7 +13,11 @@
 # configuration alike; the table keeps each configuration's fastest round.
 # Environment: ROUNDS, ITERS (training iterations per measurement,
 # default 20), RUNS (measurements per process, default 3), PYTHON (the
-# interpreter that has Debian's torch, default /usr/bin/python3).
+# interpreter that has Debian's torch, default /usr/bin/python3), BASE (a
+# build directory of an older cafetui with bench/bench_nets built, for
+# "cafetui before" rows; bench_nets.c builds against older trees too).
+# PyTorch runs with OMP_NUM_THREADS and OPENBLAS_NUM_THREADS set to the
+# thread count, so that its BLAS calls do not bring their own threads.
 #
 # PyTorch is installed with apt-get when it is missing and this runs as
 # root; otherwise its rows are skipped with a message.  BVLC Caffe has no
@@ -26,10 +30,13 @@ ROUNDS=${ROUNDS:-3}
 ITERS=${ITERS:-20}
 RUNS=${RUNS:-3}
 PYTHON=${PYTHON:-/usr/bin/python3}
-out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+BASE=${BASE:-}
+out="$build/bench/results-$(date +%Y%m%d-%H%M%S).txt"   # the raw RESULT lines, kept
 
-make -s -C "$build" bench/bench_nets >/dev/null || { echo "run_all.sh: cannot build bench/bench_nets in $build" >&2; exit 1; }
+make -s -C "$build" bench/bench_nets >/dev/null 2>"$out.make" ||
+    { cat "$out.make" >&2; echo "run_all.sh: cannot build bench/bench_nets in $build" >&2; exit 1; }
+rm -f "$out.make"
+: >"$out"
 
 have_torch=no
 if "$PYTHON" -c 'import torch' 2>/dev/null; then
@@ -55,9 +62,13 @@ for round in $(seq "$ROUNDS"); do
                 CAFETUI_DNNL=$d "$build/bench/bench_nets" "$src/bench/$net.yaml" --threads $t --iters "$ITERS" \
                     --runs "$RUNS" | grep '^RESULT' >>"$out"
             done
+            if [ -n "$BASE" ]; then
+                "$BASE/bench/bench_nets" "$src/bench/$net.yaml" --threads $t --iters "$ITERS" --runs "$RUNS" |
+                    grep '^RESULT' | sed 's/impl=cafetui /impl=cafetui-before /' >>"$out"
+            fi
             if [ $have_torch = yes ]; then
-                (cd "$here" && "$PYTHON" "pytorch_$net.py" --threads $t --iters "$ITERS" --runs "$RUNS") |
-                    grep '^RESULT' >>"$out"
+                (cd "$here" && OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t \
+                    "$PYTHON" "pytorch_$net.py" --threads $t --iters "$ITERS" --runs "$RUNS") | grep '^RESULT' >>"$out"
             fi
         done
     done
@@ -95,7 +106,7 @@ END {
         for (k in best) {
             split(k, p, SUBSEP)
             if (p[1] == net && p[2] == t && p[3] ~ /^cafetui/)
-                printf "%s, %d thread%s: %s / PyTorch = %.2f\n", net, t, t > 1 ? "s" : "", p[3], best[k] / best[pk]
+                printf "%s, %d thread(s): %s / PyTorch = %.2f\n", net, t, p[3], best[k] / best[pk]
         }
     }
 }' "$out"
@@ -105,4 +116,4 @@ echo "cpu ms: process CPU time per iteration in that measurement; GFLOP/s: conv+
 echo "sgemm: 1024^3 GFLOP/s in the same process with as many threads (OpenBLAS; torch.mm for PyTorch)"
 echo "RSS MB: peak resident memory of the training process; infer 1 / infer B: forward ms, batch 1 / training batch"
 echo "$caffe_note"
-echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg); raw results: $out"

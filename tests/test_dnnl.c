@@ -13,8 +13,10 @@
  * several bottoms and a change of shape (new primitives) are covered, and
  * a whole small net is compared end to end.
  *
- * The test sets CAFETUI_DNNL itself for each backend, so it compares the
- * two paths whatever the environment of `make check` says. */
+ * The backends have 2 threads, so the oneDNN plans cut batches into two
+ * slices run at once (odd batches into unequal ones).  The test sets
+ * CAFETUI_DNNL (and _POOL, _OMP) itself for each backend, so it compares
+ * the paths whatever the environment of `make check` says. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -24,20 +26,25 @@
 #include "net.h"
 #include "testutil.h"
 
-/* The two backends (2 threads, as tu_backend), made once. */
-static cf_backend *backend(bool dnnl, bool pool)
+/* The backends (2 threads, as tu_backend), made once: the reference,
+ * oneDNN, oneDNN pooling too, oneDNN on its OpenMP threads. */
+enum { REF, DN, DN_POOL, DN_OMP };
+static cf_backend *backend_kind(int kind)
 {
-    static cf_backend *ref, *dn, *dnp;
-    cf_backend **slot = !dnnl ? &ref : pool ? &dnp : &dn;
-    if (!*slot) {
-        setenv("CAFETUI_DNNL", dnnl ? "1" : "0", 1);
-        setenv("CAFETUI_DNNL_POOL", pool ? "1" : "0", 1);
-        *slot = cf_backend_cpu_new(2);
+    static cf_backend *be[4];
+    if (!be[kind]) {
+        setenv("CAFETUI_DNNL", kind == REF ? "0" : "1", 1);
+        setenv("CAFETUI_DNNL_POOL", kind == DN_POOL ? "1" : "0", 1);
+        setenv("CAFETUI_DNNL_OMP", kind == DN_OMP ? "1" : "0", 1);
+        be[kind] = cf_backend_cpu_new(2);
         unsetenv("CAFETUI_DNNL");
         unsetenv("CAFETUI_DNNL_POOL");
+        unsetenv("CAFETUI_DNNL_OMP");
     }
-    return *slot;
+    return be[kind];
 }
+
+static cf_backend *backend(bool dnnl, bool pool) { return backend_kind(!dnnl ? REF : pool ? DN_POOL : DN); }
 
 /* a and b (n values) agree: |a − b| <= 1e-4 · max(|b|, 0.01 · max|b|). */
 static void agree(const float *a, const float *b, size_t n, const char *what, const char *yaml)
@@ -348,7 +355,7 @@ static const char *net_yaml =
     "     weight_filler: {type: xavier}}}\n"
     "  - {name: loss, type: SoftmaxWithLoss, bottom: [ip2, label], top: loss}\n";
 
-Test(dnnl, whole_net_loss_and_gradients)
+static void whole_net(int kind)
 {
     cf_net *net[2];
     cf_error err;
@@ -356,10 +363,10 @@ Test(dnnl, whole_net_loss_and_gradients)
     float loss[2];
     cf_node *conf = tu_yaml(net_yaml);
     cf_rng rng[2];
-    long before = cf_dnnl_executions(backend(true, false));
+    long before = cf_dnnl_executions(backend_kind(kind));
     for (int k = 0; k < 2; k++) {
         cf_rng_seed(&rng[k], 3);
-        cf_net_opts o = {.phase = CF_TRAIN, .be = backend(k == 1, false), .rng = &rng[k]};
+        cf_net_opts o = {.phase = CF_TRAIN, .be = backend_kind(k ? kind : REF), .rng = &rng[k]};
         net[k] = cf_net_build(conf, &o, &err);
         if (!net[k]) cr_assert_fail("%s", cf_error_str(&err, buf, sizeof buf));
         tu_fill(cf_net_blob(net[k], "data"), -1, 1, 9);
@@ -369,7 +376,7 @@ Test(dnnl, whole_net_loss_and_gradients)
         cr_assert_eq(cf_net_forward(net[k], &loss[k], &err), 0);
         cf_net_backward(net[k]);
     }
-    cr_assert_gt(cf_dnnl_executions(backend(true, false)), before);
+    cr_assert_gt(cf_dnnl_executions(backend_kind(kind)), before);
     cr_assert_gt(loss[0], 0.5f); /* four classes: about log 4 */
     agree(&loss[1], &loss[0], 1, "loss", net_yaml);
     cr_assert_eq(net[0]->nparams, net[1]->nparams);
@@ -379,3 +386,10 @@ Test(dnnl, whole_net_loss_and_gradients)
     cf_net_free(net[0]);
     cf_net_free(net[1]);
 }
+
+/* The batch cut into one slice per thread (the default) */
+Test(dnnl, whole_net_loss_and_gradients) { whole_net(DN); }
+
+/* oneDNN's OpenMP threads instead (CAFETUI_DNNL_OMP=1), the backend's
+ * pool jobs run on them too */
+Test(dnnl, whole_net_on_openmp_threads) { whole_net(DN_OMP); }

@@ -1,21 +1,33 @@
-/* dnnl_common.c — the per-backend oneDNN state, running primitives with
- * the backend's thread count, and moving operands between Caffe's plain
+/* dnnl_common.c — the per-backend oneDNN state, running primitives on
+ * the backend's threads, and moving operands between Caffe's plain
  * layout and the layouts primitives prefer (see dnnl_common.h).
  *
- * Threads: Debian's libdnnl runs its primitives on OpenMP (dnnl_version()
- * says cpu_runtime OMP).  OpenMP's thread count is a per-thread setting of
- * the thread that starts a parallel region, so it is set (only when it
- * changes) right before each primitive runs, from whichever thread runs
- * the net — the solver's worker thread is not the one that made the
- * backend.  omp_set_num_threads is looked up at run time in the libgomp
- * that libdnnl brought in, so cafetui needs no OpenMP flags of its own.
+ * Threads.  Debian's libdnnl runs its primitives on OpenMP (dnnl_version()
+ * says cpu_runtime OMP), whose threads spin at every barrier and for a
+ * while after each parallel region.  On this shared 2-core machine that
+ * made the oneDNN path 3 to 5 times slower with 2 threads than with one
+ * whenever other processes wanted the cores (LeNet 116 ms per iteration
+ * against 24; BENCHMARKS.md), and a pool thread woken after a primitive
+ * waited for a core that a spinning OpenMP thread held.  So by default
+ * no OpenMP team is ever started: every primitive runs single-threaded
+ * (OpenMP's thread count, a per-thread setting, is set to 1 in each thread
+ * that runs one), and the plans split the batch into one slice per thread
+ * of the backend's own pool, whose threads sleep when idle.  Slices of one
+ * layer run at once on their own streams, operand buffers and memory
+ * objects, and scratchpads (primitives are made with user-managed
+ * scratchpads, one buffer per slot: oneDNN's own global scratchpad is
+ * shared by the threads of a process, and two slices writing it at once
+ * crashed); weight gradients come out per slice and are added into the
+ * param diff one slice after the other.
  *
- * OpenMP's threads spin for a while after each parallel region before
- * they sleep; a pool thread woken in that time (pooling, the solver's
- * update) would wait for a core that a spinning thread holds.  So while
- * oneDNN is in use the backend's pool jobs run on the OpenMP threads too
- * (cf_dnnl_parallel, through libgomp's GOMP_parallel entry, found at run
- * time like omp_set_num_threads): one set of threads for everything. */
+ * CAFETUI_DNNL_OMP=1 (read with CAFETUI_DNNL) keeps oneDNN's OpenMP
+ * threading instead: one slice, OpenMP's thread count set to the
+ * backend's before each primitive is made and run (from whichever thread
+ * runs the net), and the backend's pool jobs run on the OpenMP threads as
+ * well (cf_dnnl_parallel, through libgomp's GOMP_parallel), so that a
+ * single set of threads serves every layer.  libgomp's entry points are
+ * looked up at run time in the libgomp that libdnnl brought in, so
+ * cafetui needs no OpenMP flags of its own. */
 #include "dnnl_common.h"
 
 #include <dlfcn.h>
@@ -46,11 +58,13 @@ void *cf_dnnl_backend_new(cf_backend *be)
     d->be = be;
     env = getenv("CAFETUI_DNNL_POOL");
     d->pool = env && strcmp(env, "1") == 0;
+    env = getenv("CAFETUI_DNNL_OMP");
+    d->omp = env && strcmp(env, "1") == 0;
     if (dnnl_engine_create(&d->engine, dnnl_cpu, 0) != dnnl_success) {
         free(d);
         return NULL;
     }
-    if (dnnl_stream_create(&d->stream, d->engine, dnnl_stream_default_flags) != dnnl_success) {
+    if (dnnl_stream_create(&d->stream[0], d->engine, dnnl_stream_default_flags) != dnnl_success) {
         dnnl_engine_destroy(d->engine);
         free(d);
         return NULL;
@@ -68,7 +82,10 @@ void cf_dnnl_backend_free(void *p)
 {
     cf_dnnl *d = p;
     if (!d) return;
-    dnnl_stream_destroy(d->stream);
+    for (int s = 0; s < DN_SLOTS; s++) {
+        if (d->stream[s]) dnnl_stream_destroy(d->stream[s]);
+        if (d->scratch[s]) dnnl_memory_destroy(d->scratch[s]);
+    }
     dnnl_engine_destroy(d->engine);
     free(d);
 }
@@ -76,7 +93,7 @@ void cf_dnnl_backend_free(void *p)
 long cf_dnnl_executions(const cf_backend *be)
 {
     const cf_dnnl *d = cf_dnnl_of(be);
-    return d ? d->executions : 0;
+    return d ? __atomic_load_n(&d->executions, __ATOMIC_RELAXED) : 0;
 }
 
 typedef struct {
@@ -96,7 +113,8 @@ static void par_body(void *arg)
 
 int cf_dnnl_parallel(cf_backend *be, void (*fn)(void *ctx, int w), void *ctx)
 {
-    if (!gomp_parallel || !omp_thread_num || !omp_num_threads || !be->dnnl) return -1;
+    cf_dnnl *d = be->dnnl;
+    if (!gomp_parallel || !omp_thread_num || !omp_num_threads || !d || !d->omp) return -1;
     par_job j = {fn, ctx, be->nthreads > 0 ? be->nthreads : 1};
     if (j.n == 1) {
         fn(ctx, 0);
@@ -108,25 +126,100 @@ int cf_dnnl_parallel(cf_backend *be, void (*fn)(void *ctx, int w), void *ctx)
 
 /* ---- primitives ---- */
 
-/* Many primitives size their work split when they are made, from the
- * thread count then in force, and keep it: so the count is set before a
+/* OpenMP's thread count for the calling thread: 1 when slices do the
+ * splitting, the backend's with CAFETUI_DNNL_OMP=1.  Many primitives size
+ * their work split when they are made and keep it, so this is set before a
  * primitive is made as well as before it runs. */
 static void use_threads(const cf_dnnl *d)
 {
     static _Thread_local int threads_set = 0;
-    int n = d->be->nthreads > 0 ? d->be->nthreads : 1;
+    int n = d->omp && d->be->nthreads > 0 ? d->be->nthreads : 1;
     if (omp_set && threads_set != n) {
         omp_set(n);
         threads_set = n;
     }
 }
 
-int dn_exec(cf_dnnl *d, dnnl_primitive_t prim, int nargs, const dnnl_exec_arg_t *args)
+/* Slot s's scratchpad, grown to what the primitives made so far need
+ * (in practice at the first run after a plan). */
+static dnnl_memory_t slot_scratch(cf_dnnl *d, int s)
+{
+    size_t need = d->scratch_need;
+    if (need == 0) return NULL;
+    if (d->scratch_cap[s] < need) {
+        if (d->scratch[s]) dnnl_memory_destroy(d->scratch[s]);
+        d->scratch[s] = NULL, d->scratch_cap[s] = 0;
+        dnnl_memory_desc_t md;
+        dnnl_dims_t dims = {(dnnl_dim_t)need};
+        if (dnnl_memory_desc_init_by_tag(&md, 1, dims, dnnl_u8, dnnl_a) != dnnl_success ||
+            dnnl_memory_create(&d->scratch[s], &md, d->engine, DNNL_MEMORY_ALLOCATE) != dnnl_success) {
+            d->scratch[s] = NULL;
+            return NULL;
+        }
+        d->scratch_cap[s] = need;
+    }
+    return d->scratch[s];
+}
+
+int dn_exec(cf_dnnl *d, int s, dnnl_primitive_t prim, int nargs, const dnnl_exec_arg_t *args)
 {
     use_threads(d);
-    d->executions++;
-    if (dnnl_primitive_execute(prim, d->stream, nargs, args) != dnnl_success) return -1;
-    return dnnl_stream_wait(d->stream) == dnnl_success ? 0 : -1;
+    __atomic_fetch_add(&d->executions, 1, __ATOMIC_RELAXED);
+    dnnl_exec_arg_t a[16];
+    if (nargs > 15) return -1;
+    memcpy(a, args, (size_t)nargs * sizeof *a);
+    if (d->scratch_need) {
+        dnnl_memory_t m = slot_scratch(d, s);
+        if (!m) return -1;
+        a[nargs++] = DN_ARG(DNNL_ARG_SCRATCHPAD, m);
+    }
+    if (dnnl_primitive_execute(prim, d->stream[s], nargs, a) != dnnl_success) return -1;
+    return dnnl_stream_wait(d->stream[s]) == dnnl_success ? 0 : -1;
+}
+
+int dn_slices(cf_dnnl *d, long n)
+{
+    int ns = d->omp ? 1 : d->be->nthreads;
+    if (ns > DN_SLOTS) ns = DN_SLOTS;
+    if (ns > n) ns = n > 0 ? (int)n : 1;
+    if (ns < 1) ns = 1;
+    for (int s = 0; s < ns; s++)
+        if (!d->stream[s] && dnnl_stream_create(&d->stream[s], d->engine, dnnl_stream_default_flags) != dnnl_success) {
+            d->stream[s] = NULL;
+            return s > 0 ? s : 1; /* as many as we could make (stream 0 always exists) */
+        }
+    return ns;
+}
+
+typedef struct {
+    int (*fn)(void *, int);
+    void *ctx;
+    int rc;
+} slice_job;
+
+static void slice_range(void *arg, size_t b, size_t e)
+{
+    slice_job *j = arg;
+    for (size_t s = b; s < e; s++) {
+        int rc = j->fn(j->ctx, (int)s);
+        if (rc) __atomic_store_n(&j->rc, rc, __ATOMIC_RELAXED);
+    }
+}
+
+int dn_parallel(cf_dnnl *d, int ns, int (*fn)(void *ctx, int s), void *ctx)
+{
+    if (ns == 1) return fn(ctx, 0);
+    slice_job j = {fn, ctx, 0};
+    cf_parallel_for(d->be, (size_t)ns, 1, slice_range, &j);
+    return j.rc;
+}
+
+/* Remember the largest scratchpad a primitive asks for. */
+static void need_scratch(cf_dnnl *d, const_dnnl_primitive_desc_t pd)
+{
+    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t n = md ? dnnl_memory_desc_get_size(md) : 0;
+    if (n > d->scratch_need) d->scratch_need = n;
 }
 
 int dn_make(cf_dnnl *d, const_dnnl_op_desc_t op, const_dnnl_primitive_desc_t hint, dnnl_primitive_desc_t *pd,
@@ -135,10 +228,16 @@ int dn_make(cf_dnnl *d, const_dnnl_op_desc_t op, const_dnnl_primitive_desc_t hin
     *pd = NULL;
     *prim = NULL;
     use_threads(d);
-    if (dnnl_primitive_desc_create(pd, op, NULL, d->engine, hint) != dnnl_success) {
+    dnnl_primitive_attr_t attr;
+    if (dnnl_primitive_attr_create(&attr) != dnnl_success) return -1;
+    dnnl_status_t st = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+    if (st == dnnl_success) st = dnnl_primitive_desc_create(pd, op, attr, d->engine, hint);
+    dnnl_primitive_attr_destroy(attr);
+    if (st != dnnl_success) {
         *pd = NULL;
         return -1;
     }
+    need_scratch(d, *pd);
     /* oneDNN's reference implementations are there for correctness, not
      * speed (a first-layer weight gradient took seconds): our own code
      * is better than those, so a plan that would get one is refused */
@@ -181,13 +280,13 @@ static int make_reorder(cf_dnnl *d, const dnnl_memory_desc_t *src, const dnnl_me
     dnnl_primitive_desc_t pd = NULL;
     int rc = -1;
     use_threads(d);
-    if (add) {
-        if (dnnl_primitive_attr_create(&attr) != dnnl_success) return -1;
-        if (dnnl_post_ops_create(&ops) != dnnl_success || dnnl_post_ops_append_sum(ops, 1.0f) != dnnl_success ||
-            dnnl_primitive_attr_set_post_ops(attr, ops) != dnnl_success)
-            goto out;
-    }
+    if (dnnl_primitive_attr_create(&attr) != dnnl_success) return -1;
+    if (dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) != dnnl_success) goto out;
+    if (add && (dnnl_post_ops_create(&ops) != dnnl_success || dnnl_post_ops_append_sum(ops, 1.0f) != dnnl_success ||
+                dnnl_primitive_attr_set_post_ops(attr, ops) != dnnl_success))
+        goto out;
     if (dnnl_reorder_primitive_desc_create(&pd, src, d->engine, dst, d->engine, attr) != dnnl_success) goto out;
+    need_scratch(d, pd);
     if (dnnl_primitive_create(out, pd) != dnnl_success) goto out;
     rc = 0;
 out:
@@ -223,12 +322,12 @@ void dn_tensor_free(dn_tensor *t)
     memset(t, 0, sizeof *t);
 }
 
-dnnl_memory_t dn_in(cf_dnnl *d, dn_tensor *t, const float *p, int *rc)
+dnnl_memory_t dn_in(cf_dnnl *d, int s, dn_tensor *t, const float *p, int *rc)
 {
     dnnl_memory_set_data_handle(t->user, (void *)p);
     if (!t->prim) return t->user;
     dnnl_exec_arg_t a[2] = {DN_ARG(DNNL_ARG_FROM, t->user), DN_ARG(DNNL_ARG_TO, t->prim)};
-    if (dn_exec(d, t->reorder, 2, a)) *rc = -1;
+    if (dn_exec(d, s, t->reorder, 2, a)) *rc = -1;
     return t->prim;
 }
 
@@ -238,9 +337,9 @@ dnnl_memory_t dn_out(dn_tensor *t, float *p)
     return t->prim ? t->prim : t->user;
 }
 
-int dn_out_done(cf_dnnl *d, dn_tensor *t)
+int dn_out_done(cf_dnnl *d, int s, dn_tensor *t)
 {
     if (!t->prim) return 0;
     dnnl_exec_arg_t a[2] = {DN_ARG(DNNL_ARG_FROM, t->prim), DN_ARG(DNNL_ARG_TO, t->user)};
-    return dn_exec(d, t->reorder, 2, a);
+    return dn_exec(d, s, t->reorder, 2, a);
 }

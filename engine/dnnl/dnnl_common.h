@@ -1,8 +1,11 @@
 /* dnnl_common.h — pieces shared by the oneDNN primitive files (not for
  * layers: they use dnnl_layers.h).
  *
- * cf_dnnl is the per-backend state: one CPU engine and one stream, and
- * the thread count the primitives should use (the backend's).  dn_tensor
+ * cf_dnnl is the per-backend state: one CPU engine and a stream per
+ * slot.  Threads (see dnnl_common.c): by default every primitive runs
+ * single-threaded, and a plan splits the batch into one slice per thread
+ * of the backend's pool, slice s running on stream s; with
+ * CAFETUI_DNNL_OMP=1, one slice and oneDNN's own OpenMP threads.  dn_tensor
  * moves one operand between the caller's plain buffer (Caffe's layout)
  * and the layout a primitive asked for: when the two layouts agree the
  * caller's buffer is used in place, otherwise a reorder primitive copies
@@ -17,19 +20,34 @@
 #include "backend.h"
 #include "dnnl_layers.h"
 
+#define DN_SLOTS 64     /* most slices (threads) a plan splits into */
+
 typedef struct cf_dnnl {
     dnnl_engine_t engine;
-    dnnl_stream_t stream;
+    dnnl_stream_t stream[DN_SLOTS];   /* made up to the thread count */
+    dnnl_memory_t scratch[DN_SLOTS];  /* each slot's scratchpad */
+    size_t scratch_cap[DN_SLOTS];
+    size_t scratch_need;              /* the most any primitive made asks */
     cf_backend *be;
-    long executions;
+    long executions;    /* atomically counted: slices run at once */
     bool pool;          /* CAFETUI_DNNL_POOL=1: pooling through oneDNN too */
+    bool omp;           /* CAFETUI_DNNL_OMP=1: oneDNN's OpenMP threads, one slice */
 } cf_dnnl;
 
 static inline cf_dnnl *cf_dnnl_of(const cf_backend *be) { return be ? (cf_dnnl *)be->dnnl : NULL; }
 
-/* Run one primitive on the backend's stream with the backend's thread
- * count; 0 or -1. */
-int dn_exec(cf_dnnl *d, dnnl_primitive_t prim, int nargs, const dnnl_exec_arg_t *args);
+/* Run one primitive on slot s's stream; 0 or -1.  A slot is used by one
+ * thread at a time. */
+int dn_exec(cf_dnnl *d, int s, dnnl_primitive_t prim, int nargs, const dnnl_exec_arg_t *args);
+
+/* How many slices a batch of n splits into (the pool's threads, at most
+ * n, 1 with CAFETUI_DNNL_OMP=1), with their streams made; slice s is
+ * [n·s / ns, n·(s + 1) / ns). */
+int dn_slices(cf_dnnl *d, long n);
+static inline long dn_slice_at(long n, int ns, int s) { return n * s / ns; }
+/* fn(ctx, s) for s in [0, ns), on the backend's pool (each s on one
+ * thread); returns the first nonzero result, or 0. */
+int dn_parallel(cf_dnnl *d, int ns, int (*fn)(void *ctx, int s), void *ctx);
 
 /* Primitive from an op descriptor (hint: the forward pd for backward
  * ones, else NULL).  0, or -1 when oneDNN has no implementation. */
@@ -58,11 +76,11 @@ int dn_tensor_init(dn_tensor *t, cf_dnnl *d, const dnnl_memory_desc_t *user_md, 
 void dn_tensor_free(dn_tensor *t);
 /* Input: point at p and reorder it if needed; returns the memory the
  * primitive reads. */
-dnnl_memory_t dn_in(cf_dnnl *d, dn_tensor *t, const float *p, int *rc);
+dnnl_memory_t dn_in(cf_dnnl *d, int s, dn_tensor *t, const float *p, int *rc);
 /* Output: the memory the primitive writes (p itself when layouts agree). */
 dnnl_memory_t dn_out(dn_tensor *t, float *p);
 /* After the primitive ran: copy (or add) the result back to p. */
-int dn_out_done(cf_dnnl *d, dn_tensor *t);
+int dn_out_done(cf_dnnl *d, int s, dn_tensor *t);
 /* Did dn_tensor_init make a buffer (the layouts differ)? */
 static inline bool dn_reordered(const dn_tensor *t) { return t->prim != NULL; }
 

@@ -9,10 +9,13 @@
  * call, weights included, so that the param blobs stay in Caffe's layout
  * and a solver update is seen at the next forward with nothing to track.
  *
- * Backward primitives are made with the plan when the net trains (a TEST
- * net's layer runs its own backward if ever asked).  The weight gradient comes out in the primitive's layout and
- * is added into the param diff by a reorder with a sum post-op (params
- * accumulate: layer.h); the bias gradient likewise.  When the bottom was
+ * The batch is cut into slices, one per thread (dnnl_common.c), each with
+ * its own primitives, buffers and stream, run at once.  Backward
+ * primitives are made with the plan when the net trains (a TEST net's
+ * layer runs its own backward if ever asked).  Each slice's weight
+ * gradient comes out in the primitive's layout and is added into the
+ * param diff by a reorder with a sum post-op (params accumulate:
+ * layer.h), slice after slice; the bias gradient likewise.  When the bottom was
  * reordered by this forward and the weight-gradient primitive wants the
  * same layout, backward reuses it rather than reordering again (the net
  * leaves a layer's bottom untouched between its forward and backward, as
@@ -30,10 +33,10 @@
 
 #include "dnnl_common.h"
 
-struct cf_dnnl_conv {
+typedef struct conv_part {
     cf_dnnl *d;
-    int nthreads;               /* the backend's when the plan was made */
-    cf_conv_geom g;
+    int slot;                   /* its stream */
+    cf_conv_geom g;             /* N: the slice's images */
     int M, G;
     bool bias, train;
     dnnl_memory_desc_t x_md, w_md, b_md, y_md; /* Caffe's layouts */
@@ -47,17 +50,9 @@ struct cf_dnnl_conv {
     dnnl_primitive_t bwd_data, bwd_w;
     dn_tensor d_dy, d_w, d_dx;   /* backward data */
     dn_tensor w_x, w_dy, w_dw, w_db; /* backward weights */
-};
+} conv_part;
 
-static bool same_geom(const cf_dnnl_conv *p, const cf_conv_geom *g, int M, int G, bool bias, bool train)
-{
-    const cf_conv_geom *a = &p->g;
-    return a->N == g->N && a->C == g->C && a->H == g->H && a->W == g->W && a->kh == g->kh && a->kw == g->kw &&
-           a->ph == g->ph && a->pw == g->pw && a->sh == g->sh && a->sw == g->sw && a->dh == g->dh && a->dw == g->dw &&
-           p->M == M && p->G == G && p->bias == bias && p->train == train;
-}
-
-void cf_dnnl_conv_free(cf_dnnl_conv *p)
+static void part_free(conv_part *p)
 {
     if (!p) return;
     dn_tensor *ts[] = {&p->fx, &p->fw, &p->fy, &p->d_dy, &p->d_w, &p->d_dx, &p->w_x, &p->w_dy, &p->w_dw, &p->w_db};
@@ -73,7 +68,7 @@ void cf_dnnl_conv_free(cf_dnnl_conv *p)
 }
 
 /* Descriptors with format "any" for x, w, y (the primitive picks). */
-static void any_mds(const cf_dnnl_conv *p, dnnl_memory_desc_t *x, dnnl_memory_desc_t *w, dnnl_memory_desc_t *y)
+static void any_mds(const conv_part *p, dnnl_memory_desc_t *x, dnnl_memory_desc_t *w, dnnl_memory_desc_t *y)
 {
     dnnl_memory_desc_init_by_tag(x, p->x_md.ndims, p->x_md.dims, dnnl_f32, dnnl_format_tag_any);
     dnnl_memory_desc_init_by_tag(w, p->w_md.ndims, p->w_md.dims, dnnl_f32, dnnl_format_tag_any);
@@ -92,7 +87,7 @@ static void spatial(const cf_conv_geom *g, dnnl_dims_t strides, dnnl_dims_t dil,
  * the weight gradient as it is, and the first layer (1 or 3 channels)
  * keeps its plain bottom rather than one padded to 8 channels.  Left to
  * choose (format "any") when they cannot. */
-static int make_bwd_desc(cf_dnnl_conv *p, bool weights, bool fixed, dnnl_convolution_desc_t *cd)
+static int make_bwd_desc(conv_part *p, bool weights, bool fixed, dnnl_convolution_desc_t *cd)
 {
     dnnl_memory_desc_t x, w, y, b;
     dnnl_dims_t st, dl, pad;
@@ -108,14 +103,14 @@ static int make_bwd_desc(cf_dnnl_conv *p, bool weights, bool fixed, dnnl_convolu
                                                             pad) == dnnl_success ? 0 : -1;
 }
 
-static int make_bwd(cf_dnnl_conv *p, bool weights, dnnl_primitive_desc_t *pd, dnnl_primitive_t *prim)
+static int make_bwd(conv_part *p, bool weights, dnnl_primitive_desc_t *pd, dnnl_primitive_t *prim)
 {
     dnnl_convolution_desc_t cd;
     if (make_bwd_desc(p, weights, true, &cd) == 0 && dn_make(p->d, &cd, p->fpd, pd, prim) == 0) return 0;
     return make_bwd_desc(p, weights, false, &cd) || dn_make(p->d, &cd, p->fpd, pd, prim) ? -1 : 0;
 }
 
-static int make_backward(cf_dnnl_conv *p)
+static int make_backward(conv_part *p)
 {
     cf_dnnl *d = p->d;
     if (make_bwd(p, false, &p->dpd, &p->bwd_data)) return -1;
@@ -136,16 +131,12 @@ static int make_backward(cf_dnnl_conv *p)
     return 0;
 }
 
-cf_dnnl_conv *cf_dnnl_conv_plan(cf_dnnl_conv *old, cf_backend *be, const cf_conv_geom *g, int M, int G, bool bias,
-                                bool train)
+/* The primitives for one slice: geometry g with N its images. */
+static conv_part *part_new(cf_dnnl *d, int slot, const cf_conv_geom *g, int M, int G, bool bias, bool train)
 {
-    cf_dnnl *d = cf_dnnl_of(be);
-    if (old && old->d == d && old->nthreads == be->nthreads && same_geom(old, g, M, G, bias, train)) return old;
-    cf_dnnl_conv_free(old);
-    if (!d || (size_t)g->N * g->Ho * g->Wo == 0 || g->C == 0 || M == 0) return NULL;
-    cf_dnnl_conv *p = calloc(1, sizeof *p);
+    conv_part *p = calloc(1, sizeof *p);
     if (!p) return NULL;
-    p->d = d, p->nthreads = be->nthreads, p->g = *g, p->M = M, p->G = G, p->bias = bias, p->train = train;
+    p->d = d, p->slot = slot, p->g = *g, p->M = M, p->G = G, p->bias = bias, p->train = train;
     dn_md_plain(&p->x_md, 4, (long[]){g->N, g->C, g->H, g->W}, dnnl_nchw);
     dn_md_plain(&p->y_md, 4, (long[]){g->N, M, g->Ho, g->Wo}, dnnl_nchw);
     if (G == 1) dn_md_plain(&p->w_md, 4, (long[]){M, g->C, g->kh, g->kw}, dnnl_oihw);
@@ -173,66 +164,178 @@ cf_dnnl_conv *cf_dnnl_conv_plan(cf_dnnl_conv *old, cf_backend *be, const cf_conv
     if (train && make_backward(p)) goto fail;
     return p;
 fail:
-    cf_dnnl_conv_free(p);
+    part_free(p);
     return NULL;
 }
 
-int cf_dnnl_conv_forward(cf_dnnl_conv *p, const float *x, const float *w, const float *b, float *y)
+static int part_forward(conv_part *p, const float *x, const float *w, const float *b, float *y)
 {
     cf_dnnl *d = p->d;
-    int rc = 0;
+    int rc = 0, s = p->slot;
     dnnl_exec_arg_t a[4];
     int n = 0;
-    a[n++] = DN_ARG(DNNL_ARG_SRC, dn_in(d, &p->fx, x, &rc));
-    a[n++] = DN_ARG(DNNL_ARG_WEIGHTS, dn_in(d, &p->fw, w, &rc));
+    a[n++] = DN_ARG(DNNL_ARG_SRC, dn_in(d, s, &p->fx, x, &rc));
+    a[n++] = DN_ARG(DNNL_ARG_WEIGHTS, dn_in(d, s, &p->fw, w, &rc));
     if (p->bias) {
         dnnl_memory_set_data_handle(p->fb, (void *)b);
         a[n++] = DN_ARG(DNNL_ARG_BIAS, p->fb);
     }
     a[n++] = DN_ARG(DNNL_ARG_DST, dn_out(&p->fy, y));
     p->fx_of = dn_reordered(&p->fx) ? x : NULL;
-    if (rc || dn_exec(d, p->fwd, n, a) || dn_out_done(d, &p->fy)) return -1;
+    if (rc || dn_exec(d, s, p->fwd, n, a) || dn_out_done(d, s, &p->fy)) return -1;
     return 0;
 }
 
-bool cf_dnnl_conv_weight_grad(const cf_dnnl_conv *p) { return p->bwd_w != NULL; }
-
-int cf_dnnl_conv_backward(cf_dnnl_conv *p, const float *x, const float *w, const float *dy, float *dx, float *dw,
-                          float *db)
+/* One slice's backward: dx (when given) and, when want_w, the weight and
+ * bias gradients left in the primitive's own buffers (w_dw, w_db) for
+ * part_add_grads to add into the param diffs — slices run at once and
+ * must not add into the same memory together. */
+static int part_backward(conv_part *p, const float *x, const float *w, const float *dy, float *dx, bool want_w)
 {
     cf_dnnl *d = p->d;
-    if (!p->bwd_data || ((dw || db) && !p->bwd_w)) return -1;
-    int rc = 0;
-    /* weight and bias gradients: both come out of one primitive */
-    if (dw || db) {
+    int rc = 0, s = p->slot;
+    if (want_w) {
         dnnl_memory_t xm;
         if (p->fx_of == x && dnnl_memory_desc_equal(dn_md(p->fpd, dnnl_query_src_md), dn_md(p->wpd, dnnl_query_src_md)))
             xm = p->fx.prim; /* forward's reordered bottom */
         else
-            xm = dn_in(d, &p->w_x, x, &rc);
-        dnnl_memory_t dym = dn_in(d, &p->w_dy, dy, &rc);
-        /* a gradient not asked for is still written, into the buffer
-         * that DN_OUT_ADD always has, and not added anywhere */
+            xm = dn_in(d, s, &p->w_x, x, &rc);
+        dnnl_memory_t dym = dn_in(d, s, &p->w_dy, dy, &rc);
         dnnl_exec_arg_t a[5];
         int n = 0;
         a[n++] = DN_ARG(DNNL_ARG_SRC, xm);
         a[n++] = DN_ARG(DNNL_ARG_DIFF_DST, dym);
-        a[n++] = DN_ARG(DNNL_ARG_DIFF_WEIGHTS, dn_out(&p->w_dw, dw));
-        if (p->bias) a[n++] = DN_ARG(DNNL_ARG_DIFF_BIAS, dn_out(&p->w_db, db));
-        if (rc || dn_exec(d, p->bwd_w, n, a)) return -1;
-        if (dw && dn_out_done(d, &p->w_dw)) return -1;
-        if (db && p->bias && dn_out_done(d, &p->w_db)) return -1;
+        a[n++] = DN_ARG(DNNL_ARG_DIFF_WEIGHTS, p->w_dw.prim);
+        if (p->bias) a[n++] = DN_ARG(DNNL_ARG_DIFF_BIAS, p->w_db.prim);
+        if (rc || dn_exec(d, s, p->bwd_w, n, a)) return -1;
     }
     if (dx) {
         dnnl_memory_t dym;
-        if (dn_reordered(&p->w_dy) && (dw || db) &&
+        if (dn_reordered(&p->w_dy) && want_w &&
             dnnl_memory_desc_equal(dn_md(p->wpd, dnnl_query_diff_dst_md), dn_md(p->dpd, dnnl_query_diff_dst_md)))
             dym = p->w_dy.prim; /* reordered for the weight gradient just now */
         else
-            dym = dn_in(d, &p->d_dy, dy, &rc);
-        dnnl_exec_arg_t a[3] = {DN_ARG(DNNL_ARG_DIFF_DST, dym), DN_ARG(DNNL_ARG_WEIGHTS, dn_in(d, &p->d_w, w, &rc)),
+            dym = dn_in(d, s, &p->d_dy, dy, &rc);
+        dnnl_exec_arg_t a[3] = {DN_ARG(DNNL_ARG_DIFF_DST, dym), DN_ARG(DNNL_ARG_WEIGHTS, dn_in(d, s, &p->d_w, w, &rc)),
                                 DN_ARG(DNNL_ARG_DIFF_SRC, dn_out(&p->d_dx, dx))};
-        if (rc || dn_exec(d, p->bwd_data, 3, a) || dn_out_done(d, &p->d_dx)) return -1;
+        if (rc || dn_exec(d, s, p->bwd_data, 3, a) || dn_out_done(d, s, &p->d_dx)) return -1;
     }
+    return 0;
+}
+
+/* dw += the slice's weight gradient, db += its bias gradient (on the
+ * calling thread's slot 0). */
+static int part_add_grads(conv_part *p, float *dw, float *db)
+{
+    if (dw && (dn_out(&p->w_dw, dw), dn_out_done(p->d, 0, &p->w_dw))) return -1;
+    if (db && p->bias && (dn_out(&p->w_db, db), dn_out_done(p->d, 0, &p->w_db))) return -1;
+    return 0;
+}
+
+/* ---- the plan: one part per slice of the batch ---- */
+
+struct cf_dnnl_conv {
+    cf_dnnl *d;
+    int nthreads;               /* the backend's when the plan was made */
+    cf_conv_geom g;
+    int M, G;
+    bool bias, train;
+    int ns;                     /* slices */
+    conv_part *part[DN_SLOTS];
+    long n0[DN_SLOTS + 1];      /* slice s is images [n0[s], n0[s + 1]) */
+};
+
+static bool same_geom(const cf_dnnl_conv *p, const cf_conv_geom *g, int M, int G, bool bias, bool train)
+{
+    const cf_conv_geom *a = &p->g;
+    return a->N == g->N && a->C == g->C && a->H == g->H && a->W == g->W && a->kh == g->kh && a->kw == g->kw &&
+           a->ph == g->ph && a->pw == g->pw && a->sh == g->sh && a->sw == g->sw && a->dh == g->dh && a->dw == g->dw &&
+           p->M == M && p->G == G && p->bias == bias && p->train == train;
+}
+
+void cf_dnnl_conv_free(cf_dnnl_conv *p)
+{
+    if (!p) return;
+    for (int s = 0; s < p->ns; s++)
+        if (p->part[s]) part_free(p->part[s]);
+    free(p);
+}
+
+cf_dnnl_conv *cf_dnnl_conv_plan(cf_dnnl_conv *old, cf_backend *be, const cf_conv_geom *g, int M, int G, bool bias,
+                                bool train)
+{
+    cf_dnnl *d = cf_dnnl_of(be);
+    if (old && old->d == d && old->nthreads == be->nthreads && same_geom(old, g, M, G, bias, train)) return old;
+    cf_dnnl_conv_free(old);
+    if (!d || (size_t)g->N * g->Ho * g->Wo == 0 || g->C == 0 || M == 0) return NULL;
+    cf_dnnl_conv *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->d = d, p->nthreads = be->nthreads, p->g = *g, p->M = M, p->G = G, p->bias = bias, p->train = train;
+    int ns = dn_slices(d, g->N);
+    for (int s = 0; s <= ns; s++) p->n0[s] = dn_slice_at(g->N, ns, s);
+    bool ok = true;
+    for (int s = 0; s < ns && ok; s++) {
+        cf_conv_geom gs = *g;
+        gs.N = (int)(p->n0[s + 1] - p->n0[s]);
+        p->part[s] = part_new(d, s, &gs, M, G, bias, train);
+        p->ns = s + 1;
+        /* every slice must agree on who takes the weight gradient */
+        ok = p->part[s] && (p->part[s]->bwd_w != NULL) == (p->part[0]->bwd_w != NULL);
+    }
+    if (!ok) {
+        cf_dnnl_conv_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+bool cf_dnnl_conv_weight_grad(const cf_dnnl_conv *p) { return p->part[0]->bwd_w != NULL; }
+
+typedef struct {
+    cf_dnnl_conv *p;
+    const float *x, *w, *b, *dy;
+    float *y, *dx;
+    bool want_w;
+} conv_job;
+
+/* Floats of one image of the bottom (out false) or of the top. */
+static size_t image_floats(const cf_conv_geom *g, int C, bool out)
+{
+    return (size_t)C * (out ? (size_t)g->Ho * g->Wo : (size_t)g->H * g->W);
+}
+
+static int forward_slice(void *arg, int s)
+{
+    conv_job *j = arg;
+    cf_dnnl_conv *p = j->p;
+    long n0 = p->n0[s];
+    return part_forward(p->part[s], j->x + n0 * image_floats(&p->g, p->g.C, false), j->w, j->b,
+                        j->y + n0 * image_floats(&p->g, p->M, true));
+}
+
+int cf_dnnl_conv_forward(cf_dnnl_conv *p, const float *x, const float *w, const float *b, float *y)
+{
+    conv_job j = {p, x, w, b, NULL, y, NULL, false};
+    return dn_parallel(p->d, p->ns, forward_slice, &j);
+}
+
+static int backward_slice(void *arg, int s)
+{
+    conv_job *j = arg;
+    cf_dnnl_conv *p = j->p;
+    long n0 = p->n0[s];
+    size_t xi = image_floats(&p->g, p->g.C, false), yi = image_floats(&p->g, p->M, true);
+    return part_backward(p->part[s], j->x + n0 * xi, j->w, j->dy + n0 * yi, j->dx ? j->dx + n0 * xi : NULL, j->want_w);
+}
+
+int cf_dnnl_conv_backward(cf_dnnl_conv *p, const float *x, const float *w, const float *dy, float *dx, float *dw,
+                          float *db)
+{
+    bool want_w = dw || db;
+    if (!p->part[0]->bwd_data || (want_w && !p->part[0]->bwd_w)) return -1;
+    conv_job j = {p, x, w, NULL, dy, NULL, dx, want_w};
+    if (dn_parallel(p->d, p->ns, backward_slice, &j)) return -1;
+    for (int s = 0; want_w && s < p->ns; s++)
+        if (part_add_grads(p->part[s], dw, db)) return -1;
     return 0;
 }

@@ -24,7 +24,9 @@
  * simple_nchw implementation, which took 10-12 ms of CPU for LeNet's
  * pool1 forward where pooling.c takes about 1 ms (BENCHMARKS.md).  It is
  * kept, and tested against pooling.c, for layouts where oneDNN has fast
- * code (blocked activations between layers). */
+ * code (blocked activations between layers).  Unlike the other plans it
+ * is not cut into slices: one thread (or oneDNN's OpenMP threads with
+ * CAFETUI_DNNL_OMP=1) runs it. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -146,7 +148,7 @@ int cf_dnnl_pool_forward(cf_dnnl_pool *p, const float *x, float *y)
     dnnl_memory_set_data_handle(p->x, (void *)x);
     dnnl_memory_set_data_handle(p->y, y);
     dnnl_exec_arg_t a[3] = {DN_ARG(DNNL_ARG_SRC, p->x), DN_ARG(DNNL_ARG_DST, p->y), DN_ARG(DNNL_ARG_WORKSPACE, p->ws)};
-    return dn_exec(p->d, p->fwd, p->ws ? 3 : 2, a);
+    return dn_exec(p->d, 0, p->fwd, p->ws ? 3 : 2, a);
 }
 
 int cf_dnnl_pool_backward(cf_dnnl_pool *p, const float *dy, float *dx)
@@ -156,5 +158,5 @@ int cf_dnnl_pool_backward(cf_dnnl_pool *p, const float *dy, float *dx)
     dnnl_memory_set_data_handle(p->dx, dx);
     dnnl_exec_arg_t a[3] = {DN_ARG(DNNL_ARG_DIFF_DST, p->dy), DN_ARG(DNNL_ARG_DIFF_SRC, p->dx),
                             DN_ARG(DNNL_ARG_WORKSPACE, p->ws)};
-    return dn_exec(p->d, p->bwd, p->ws ? 3 : 2, a);
+    return dn_exec(p->d, 0, p->bwd, p->ws ? 3 : 2, a);
 }
