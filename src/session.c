@@ -119,6 +119,8 @@ static cf_backend *make_backend(cf_session *s, int gpu, cf_error *err)
             snprintf(s->device_note, sizeof s->device_note, "notice: solver_mode GPU: %s; running on the CPU", why.msg);
     }
     if (gpu < 0) return cf_backend_cpu_new(s->threads);
+    /* several processes on a host: its k-th rank takes the k-th GPU from there */
+    if (cf_dist_size(s->dist) > 1) gpu += cf_dist_local_rank();
     cf_backend *be = cf_backend_gpu_new((int)gpu, s->threads, err);
     if (be) {
         char d[300];
@@ -196,6 +198,8 @@ int cf_session_open(cf_session *s, const char *path, const cf_flag *flags, cf_er
     if (cf_dist_size(s->dist) <= 1) return rc;
     rc = agree(s, rc, err);
     if (rc) return rc;
+    /* on GPUs, with NCCL in the build: the gradients are summed on the GPUs */
+    if (cf_dist_attach_gpu(s->dist, s->be, err)) return CF_ERUNTIME;
     return cf_solver_dist_sync(s->solver, err) ? CF_ERUNTIME : 0;
 }
 

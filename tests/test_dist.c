@@ -265,7 +265,66 @@ static int f_bcast(cf_dist *d, void *buf, size_t bytes, int root, cf_error *err)
 static int f_barrier(cf_dist *d, cf_error *err) { return 0; }
 static void f_abort(cf_dist *d, int code) { cr_assert_fail("abort %d", code); }
 
-static const cf_dist_ops fake_ops = {"fake", f_sum, f_start, f_test, f_wait, f_bcast, f_barrier, f_abort, NULL};
+static const cf_dist_ops fake_ops = {.name = "fake", .allreduce_sum = f_sum, .start_sum = f_start, .test = f_test,
+                                     .wait = f_wait, .bcast = f_bcast, .barrier = f_barrier, .abort = f_abort};
+
+/* The same with a device channel, over a pretend device whose memory is
+ * host memory: a device sum copies its buffers at once and writes the
+ * results at wait, as the host one does; host sums are counted apart. */
+static int devsums, hostsums;
+
+static int f_sum_counted(cf_dist *d, float *buf, size_t n, cf_error *err)
+{
+    hostsums++;
+    return f_sum(d, buf, n, err);
+}
+
+typedef struct fake_dev_req { int k; fake_req *part[64]; } fake_dev_req;
+
+static int f_start_dev(cf_dist *d, float *const *bufs, const size_t *ns, int k, void **req, cf_error *err)
+{
+    devsums++;
+    fake_dev_req *q = calloc(1, sizeof *q);
+    cr_assert_leq(k, 64);
+    q->k = k;
+    for (int i = 0; i < k; i++) {
+        q->part[i] = malloc(sizeof(fake_req));
+        *q->part[i] = (fake_req){bufs[i], malloc(ns[i] * sizeof(float)), ns[i]};
+        memcpy(q->part[i]->copy, bufs[i], ns[i] * sizeof(float));
+    }
+    *req = q;
+    return 0;
+}
+
+static int f_wait_dev(cf_dist *d, void *req, cf_error *err)
+{
+    fake_dev_req *q = req;
+    for (int i = 0; i < q->k; i++) f_wait(d, q->part[i], err);
+    free(q);
+    return 0;
+}
+
+static const cf_dist_ops fake_dev_ops = {.name = "fake + device", .allreduce_sum = f_sum_counted, .start_sum = f_start,
+                                         .test = f_test, .wait = f_wait, .bcast = f_bcast, .barrier = f_barrier,
+                                         .abort = f_abort, .start_sum_dev = f_start_dev, .test_dev = f_test,
+                                         .wait_dev = f_wait_dev};
+
+static void *pd_alloc(size_t bytes) { return malloc(bytes); }
+static void pd_free(void *p, size_t bytes) { free(p); }
+static void pd_copy_in(float *host, const void *dev, size_t bytes) { memcpy(host, dev, bytes); }
+static void pd_copy_out(void *dev, const float *host, size_t bytes) { memcpy(dev, host, bytes); }
+static void pd_zero(void *dev, size_t bytes) { memset(dev, 0, bytes); }
+static const cf_device_ops pretend_device = {pd_alloc, pd_free, pd_copy_in, pd_copy_out, pd_zero};
+
+/* A host backend with the pretend device hung off it: layers compute on
+ * the host (no layer_ready), blobs copy to and from the "device". */
+static cf_backend *pretend_gpu_backend(void)
+{
+    cf_backend *be = cf_backend_cpu_new(1);
+    be->gpu = cf_backend_cpu_new(1);
+    be->devops = &pretend_device;
+    return be;
+}
 
 /* ---- the reducer ---- */
 
@@ -287,7 +346,7 @@ static const cf_dist_ops fake_ops = {"fake", f_sum, f_start, f_test, f_wait, f_b
     "     inner_product_param: {num_output: 5, weight_filler: {type: xavier}}}\n"                      \
     "  - {name: loss, type: SoftmaxWithLoss, bottom: [z, y], top: loss}\n"
 
-static cf_net *make_net(uint64_t seed)
+static cf_net *make_net_on(uint64_t seed, cf_backend *be)
 {
     static cf_rng rngs[8]; /* one per net: DummyData draws from it at every forward */
     static int used;
@@ -296,11 +355,13 @@ static cf_net *make_net(uint64_t seed)
     cf_rng_seed(rng, seed);
     cf_error err;
     char buf[1400];
-    cf_net_opts o = {.phase = CF_TRAIN, .be = tu_backend(), .rng = rng};
+    cf_net_opts o = {.phase = CF_TRAIN, .be = be, .rng = rng};
     cf_net *n = cf_net_build(tu_yaml(NET), &o, &err);
     if (!n) cr_assert_fail("%s", cf_error_str(&err, buf, sizeof buf));
     return n;
 }
+
+static cf_net *make_net(uint64_t seed) { return make_net_on(seed, tu_backend()); }
 
 /* One forward/backward, the param diffs copied out (owners only). */
 static float **grads(cf_net *n, float *loss)
@@ -391,6 +452,49 @@ Test(reducer, starts_each_bucket_as_soon_as_its_gradients_are_final)
     cf_net_free(net);
 }
 
+/* On a GPU the communicator sums itself, the buckets are the params'
+ * device diffs, summed in place and scaled there; the extras go through
+ * the host channel, once per iteration. */
+Test(reducer, device_buckets_are_summed_where_the_gradients_are)
+{
+    cf_backend *be = pretend_gpu_backend();
+    cf_net *alone = make_net(3), *net = make_net_on(3, be);
+    float l0, l1;
+    float **g0 = grads(alone, &l0);
+    fake f = {.other = 1.0f};
+    cf_dist *d = cf_dist_new(&fake_dev_ops, 0, 3, &f);
+    d->devops = &pretend_device;
+    cr_assert(cf_dist_on_device(d, be));
+    cr_assert_not(cf_dist_on_device(d, tu_backend()), "a host net's gradients take the host channel");
+    cf_reducer *r = cf_reducer_new(d, net, 1, 2);
+    cr_assert(cf_reducer_on_device(r));
+    cf_error err;
+    devsums = hostsums = 0;
+    cf_net_clear_param_diffs(net);
+    cr_assert_eq(cf_net_forward(net, &l1, &err), 0);
+    float extra[2] = {l1, 7};
+    cf_reducer_arm(r, extra);
+    cf_net_backward(net);
+    cr_assert_eq(cf_reducer_finish(r, extra, &err), 0);
+    cr_assert_eq(devsums, 4, "one device sum per bucket");
+    cr_assert_eq(hostsums, 1, "the extras in one host sum");
+    cr_assert_float_eq(extra[0], l0 + 2, 1e-5);
+    cr_assert_float_eq(extra[1], 9, 1e-6);
+    for (int i = 0; i < net->nparams; i++) {
+        if (net->params[i].owner != i) continue;
+        const float *g = cf_blob_diff(net->params[i].blob); /* from the "device" */
+        bool avg = net->params[i].lr_mult != 0;
+        for (size_t k = 0; k < net->params[i].blob->count; k++)
+            cr_assert_float_eq(g[k], avg ? (g0[i][k] + 2.0f) / 3.0f : g0[i][k], 1e-6, "param %d [%zu]", i, k);
+    }
+    cf_reducer_free(r);
+    cf_dist_free(d);
+    cf_net_free(alone), cf_net_free(net);
+    cf_backend_free(be->gpu);
+    be->gpu = NULL;
+    cf_backend_free(be);
+}
+
 Test(reducer, a_failed_sum_is_the_steps_error)
 {
     cf_net *net = make_net(3);
@@ -476,6 +580,48 @@ static void same_as_alone(const char *extra)
 
 Test(dist_solver, identical_ranks_train_as_one) { same_as_alone(NULL); }
 Test(dist_solver, identical_ranks_train_as_one_with_iter_size_2) { same_as_alone("iter_size: 2\n"); }
+
+/* A device channel attached after the solver was made (as the session
+ * does, once the GPU backend exists) takes over the buckets at the sync,
+ * and the run still follows the lone one exactly. */
+Test(dist_solver, a_device_channel_attached_later_takes_over_the_buckets)
+{
+    cf_backend *be = pretend_gpu_backend();
+    fake f = {.mirror = true};
+    cf_dist *d = cf_dist_new(&fake_ops, 0, 2, &f);
+    cf_error err;
+    char buf[1400];
+    cf_solver_opts o = {.be = be, .max_iter = -1, .base_lr = -1, .seed = -1, .dist = d, .bucket_bytes = 256};
+    cf_solver *s = cf_solver_new(tu_yaml(SOLVER), tu_yaml(NET), &o, &err);
+    if (!s) cr_assert_fail("%s", cf_error_str(&err, buf, sizeof buf));
+    cf_backend *one = cf_backend_cpu_new(1); /* as many threads as be: the same sums */
+    cf_solver_opts oa = {.be = one, .max_iter = -1, .base_lr = -1, .seed = -1};
+    cf_solver *a = cf_solver_new(tu_yaml(SOLVER), tu_yaml(NET), &oa, &err);
+    cr_assert_not_null(a);
+    cr_assert_not(cf_reducer_on_device(s->reducer));
+    d->ops = &fake_dev_ops; /* what cf_dist_attach_gpu does with NCCL */
+    d->devops = &pretend_device;
+    cr_assert_eq(cf_solver_dist_sync(s, &err), 0);
+    cr_assert(cf_reducer_on_device(s->reducer));
+    devsums = hostsums = 0;
+    for (int it = 0; it < 3; it++) {
+        float la, ls;
+        cr_assert_eq(cf_solver_step(a, &la, &err), 0);
+        cr_assert_eq(cf_solver_step(s, &ls, &err), 0);
+        cr_assert_eq(ls, la, "iteration %d", it);
+    }
+    cr_assert_eq(devsums, 3 * s->dist_timing.nbuckets);
+    cr_assert_eq(hostsums, 3);
+    for (int i = 0; i < s->net->nparams; i++)
+        cr_assert_eq(memcmp(cf_blob_data(s->net->params[i].blob), cf_blob_data(a->net->params[i].blob),
+                            s->net->params[i].blob->count * sizeof(float)), 0, "param %d", i);
+    cf_solver_free(a), cf_solver_free(s);
+    cf_dist_free(d);
+    cf_backend_free(one);
+    cf_backend_free(be->gpu);
+    be->gpu = NULL;
+    cf_backend_free(be);
+}
 
 /* Rank 1 takes rank 0's lr scale from the message that opens each
  * iteration, and stops when it says so. */

@@ -137,6 +137,36 @@ int cf_dist_bcast(cf_dist *d, void *buf, size_t bytes, int root, cf_error *err)
 
 int cf_dist_barrier(cf_dist *d, cf_error *err) { TIMED(d, d->ops->barrier(d, err)); }
 
+bool cf_dist_on_device(const cf_dist *d, const cf_backend *be)
+{
+    return d && d->ops->start_sum_dev && d->devops && be && be->devops == d->devops;
+}
+
+int cf_dist_start_sum_dev(cf_dist *d, float *const *bufs, const size_t *ns, int k, void **req, cf_error *err)
+{
+    for (int i = 0; i < k; i++) d->stats.bytes += (double)ns[i] * sizeof(float);
+    TIMED(d, d->ops->start_sum_dev(d, bufs, ns, k, req, err));
+}
+
+int cf_dist_test_dev(cf_dist *d, void *req, bool *done, cf_error *err) { TIMED(d, d->ops->test_dev(d, req, done, err)); }
+int cf_dist_wait_dev(cf_dist *d, void *req, cf_error *err) { TIMED(d, d->ops->wait_dev(d, req, err)); }
+
+#ifndef HAVE_NCCL
+/* No device channel in this build: a GPU net's gradients go through the
+ * host. */
+int cf_dist_attach_gpu(cf_dist *d, cf_backend *be, cf_error *err) { return 0; }
+#endif
+
+int cf_dist_local_rank(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "PMIX_LOCAL_RANK", NULL};
+    for (int i = 0; vars[i]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && atoi(v) >= 0) return atoi(v);
+    }
+    return 0;
+}
+
 void cf_dist_abort(cf_dist *d, int code)
 {
     fflush(stdout);

@@ -19,6 +19,13 @@
  * lets the gradient reducer (reducer.h) send the gradients of the last
  * layers while the backward pass works on the first ones.
  *
+ * GPUs: in a build with CUDA, MPI and NCCL, cf_dist_attach_gpu gives the
+ * communicator a second channel, NCCL on the GPU of a backend, for sums
+ * of device memory (cf_dist_start_sum_dev & co.): the gradients of a
+ * net on that GPU are then summed where they are, without a trip
+ * through host memory (dist_nccl.c).  Without it, a GPU net's gradients
+ * are summed on the host like any other (the blobs copy them).
+ *
  * Threads: cf_dist_init asks MPI for MPI_THREAD_SERIALIZED: any thread may
  * call, one at a time (the trainer's worker thread does all calls during
  * training; the main thread before and after it).
@@ -33,6 +40,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "backend.h"
 #include "error.h"
 
 typedef struct cf_dist cf_dist;
@@ -51,6 +59,13 @@ typedef struct cf_dist_ops {
     int (*barrier)(cf_dist *d, cf_error *err);
     void (*abort)(cf_dist *d, int code);   /* does not return */
     void (*free)(cf_dist *d);
+    /* device memory (NULL when the communicator has no device channel):
+     * in place, bufs[i] (ns[i] floats each, device pointers of d->devops'
+     * device) summed over the ranks, in the background; test_dev and
+     * wait_dev finish such a request */
+    int (*start_sum_dev)(cf_dist *d, float *const *bufs, const size_t *ns, int k, void **req, cf_error *err);
+    int (*test_dev)(cf_dist *d, void *req, bool *done, cf_error *err);
+    int (*wait_dev)(cf_dist *d, void *req, cf_error *err);
 } cf_dist_ops;
 
 /* Running totals, for reports. */
@@ -65,6 +80,8 @@ struct cf_dist {
     int rank, size;
     void *impl;             /* the implementation's state */
     cf_dist_stats stats;
+    const cf_device_ops *devops; /* the device start_sum_dev works on (NULL: none) */
+    void *dev_impl;         /* the device channel's state */
 };
 
 /* The job this process belongs to.  Call once, first thing in main:
@@ -100,6 +117,21 @@ int cf_dist_bcast(cf_dist *d, void *buf, size_t bytes, int root, cf_error *err);
 int cf_dist_barrier(cf_dist *d, cf_error *err);
 /* Stop every process of the job with exit status code. */
 void cf_dist_abort(cf_dist *d, int code) __attribute__((noreturn));
+
+/* Device sums, when cf_dist_on_device(d, be): the communicator sums
+ * memory of be's GPU itself. */
+bool cf_dist_on_device(const cf_dist *d, const cf_backend *be);
+int cf_dist_start_sum_dev(cf_dist *d, float *const *bufs, const size_t *ns, int k, void **req, cf_error *err);
+int cf_dist_test_dev(cf_dist *d, void *req, bool *done, cf_error *err);
+int cf_dist_wait_dev(cf_dist *d, void *req, cf_error *err);
+/* Collective: give d a device channel on be's GPU (NCCL) when this build
+ * has one and be is a GPU backend; 0 without changing anything
+ * otherwise. */
+int cf_dist_attach_gpu(cf_dist *d, cf_backend *be, cf_error *err);
+/* This process's index among the job's processes on its host (the
+ * launcher's OMPI_COMM_WORLD_LOCAL_RANK, MPI_LOCALRANKID or
+ * PMIX_LOCAL_RANK; 0 when none says), e.g. to pick a GPU. */
+int cf_dist_local_rank(void);
 
 /* For the MPI implementation: make it the world (dist_mpi.c). */
 cf_dist *cf_dist_mpi_init(int *argc, char ***argv);

@@ -37,6 +37,20 @@ static int shown(const cf_dist *d) { return d->size < CF_DIST_SHOWN ? d->size : 
 
 static bool is_type(const cf_layer *l, const char *type) { return strcmp(l->ops->type, type) == 0; }
 
+/* The reducer, with the buckets the communicator can sum now (host
+ * memory, or the GPU's once a device channel is attached). */
+static void make_reducer(cf_solver *s, cf_dist *d)
+{
+    cf_reducer_free(s->reducer);
+    size_t bucket = s->opts.bucket_bytes ? s->opts.bucket_bytes : CF_BUCKET_BYTES;
+    s->reducer = cf_reducer_new(d, s->net, bucket, 1 + shown(d));
+    cf_reducer_info info;
+    cf_reducer_info_get(s->reducer, &info);
+    s->dist_timing.ranks = d->size;
+    s->dist_timing.grad_bytes = info.floats * sizeof(float);
+    s->dist_timing.nbuckets = info.nbuckets;
+}
+
 int cf_dist_solver_setup(cf_solver *s, cf_error *err)
 {
     cf_dist *d = job(s);
@@ -58,15 +72,9 @@ int cf_dist_solver_setup(cf_solver *s, cf_error *err)
         for (int k = 0; k < s->ntest; k++) cf_net_free(s->test[k]), s->test[k] = NULL;
         s->ntest = 0;
     }
-    size_t bucket = s->opts.bucket_bytes ? s->opts.bucket_bytes : CF_BUCKET_BYTES;
-    s->reducer = cf_reducer_new(d, net, bucket, 1 + shown(d));
+    make_reducer(s, d);
     s->dist_extra = calloc((size_t)(1 + shown(d)), sizeof(float));
     if (!s->dist_extra) abort();
-    cf_reducer_info info;
-    cf_reducer_info_get(s->reducer, &info);
-    s->dist_timing.ranks = d->size;
-    s->dist_timing.grad_bytes = info.floats * sizeof(float);
-    s->dist_timing.nbuckets = info.nbuckets;
     return 0;
 }
 
@@ -186,5 +194,7 @@ int cf_solver_dist_sync(cf_solver *s, cf_error *err)
     if (sync_positions(s, d, err)) return -1;
     /* a stream of its own for each rank (PCG32: any odd increment) */
     s->rng.inc += 2u * (uint64_t)d->rank;
+    /* a device channel attached since the solver was made (cf_dist_attach_gpu) */
+    if (cf_dist_on_device(d, s->net->be) != cf_reducer_on_device(s->reducer)) make_reducer(s, d);
     return 0;
 }

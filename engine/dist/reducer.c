@@ -1,4 +1,10 @@
-/* reducer.c — bucketed, overlapped gradient averaging (see reducer.h). */
+/* reducer.c — bucketed, overlapped gradient averaging (see reducer.h).
+ *
+ * Two ways to send a bucket: host memory (packed into one buffer, or the
+ * lone param's diff in place), or — when the communicator sums the memory
+ * of the net's GPU itself (cf_dist_on_device: NCCL) — the params' device
+ * diffs in place, one grouped call per bucket, the extras then going
+ * through the host channel on their own. */
 #include "reducer.h"
 
 #include <stdlib.h>
@@ -29,6 +35,10 @@ struct cf_reducer {
     cf_error err;
     bool failed;
     double post_s, wait_s;
+    bool dev;               /* device sums: buckets are lists of device diffs */
+    float **ptrs;           /* scratch for a device bucket's pointers and counts */
+    size_t *ns;
+    float *extra_buf;       /* device sums: the extras' own host buffer */
 };
 
 static double now_s(void)
@@ -77,6 +87,7 @@ cf_reducer *cf_reducer_new(cf_dist *d, cf_net *net, size_t bucket_bytes, int nex
     r->d = d;
     r->net = net;
     r->nextra = nextra;
+    r->dev = cf_dist_on_device(d, net->be);
     r->bucket_of = malloc(((size_t)net->nparams + 1) * sizeof *r->bucket_of);
     order_item *ord = malloc(((size_t)net->nparams + 1) * sizeof *ord);
     if (!r->bucket_of || !ord) abort();
@@ -102,6 +113,11 @@ cf_reducer *cf_reducer_new(cf_dist *d, cf_net *net, size_t bucket_bytes, int nex
         if (ord[k].layer < b->ready) b->ready = ord[k].layer;
     }
     free(ord);
+    r->ptrs = malloc(((size_t)net->nparams + 1) * sizeof *r->ptrs);
+    r->ns = malloc(((size_t)net->nparams + 1) * sizeof *r->ns);
+    r->extra_buf = malloc(((size_t)nextra + 1) * sizeof *r->extra_buf);
+    if (!r->ptrs || !r->ns || !r->extra_buf) abort();
+    if (r->dev) return r; /* no packing: device diffs in place, extras apart */
     if (!b || nextra > 0) {
         if (!b) b = new_bucket(r);
         b->n += (size_t)nextra;
@@ -122,12 +138,16 @@ void cf_reducer_free(cf_reducer *r)
     if (!r) return;
     if (r->net && r->net->after_backward_ctx == r) r->net->after_backward = NULL, r->net->after_backward_ctx = NULL;
     for (int k = 0; k < r->nb; k++) {
-        if (r->b[k].posted && !r->b[k].done) cf_dist_wait(r->d, r->b[k].req, NULL);
+        if (r->b[k].posted && !r->b[k].done)
+            r->dev ? cf_dist_wait_dev(r->d, r->b[k].req, NULL) : cf_dist_wait(r->d, r->b[k].req, NULL);
         free(r->b[k].param);
         free(r->b[k].buf);
     }
     free(r->b);
     free(r->bucket_of);
+    free(r->ptrs);
+    free(r->ns);
+    free(r->extra_buf);
     free(r);
 }
 
@@ -152,6 +172,13 @@ static void pack(cf_reducer *r, bucket *b, bool last)
 static void unpack(cf_reducer *r, bucket *b, float *extra)
 {
     float inv = 1.0f / (float)r->d->size;
+    if (r->dev) { /* the sums are on the device: scale them there */
+        for (int k = 0; k < b->nparam; k++) {
+            cf_blob *blob = r->net->params[b->param[k]].blob;
+            cf_scal(cf_backend_gpu(r->net->be), blob->count, inv, cf_blob_gpu_mdiff(r->net->be, blob));
+        }
+        return;
+    }
     float *src = payload(r, b);
     size_t at = 0;
     for (int k = 0; k < b->nparam; k++) {
@@ -164,14 +191,42 @@ static void unpack(cf_reducer *r, bucket *b, float *extra)
     if (extra && b == &r->b[r->nb - 1] && r->nextra) memcpy(extra, src + at, (size_t)r->nextra * sizeof(float));
 }
 
+/* Start a device bucket: its params' device diffs, in place. */
+static int post_dev(cf_reducer *r, bucket *b)
+{
+    for (int k = 0; k < b->nparam; k++) {
+        cf_blob *blob = r->net->params[b->param[k]].blob;
+        r->ptrs[k] = cf_blob_gpu_mdiff(r->net->be, blob);
+        r->ns[k] = blob->count;
+        if (!r->ptrs[k]) return cf_error_set(&r->err, CF_ERUNTIME, "out of GPU memory for the gradient of '%s'", blob->name);
+    }
+    return cf_dist_start_sum_dev(r->d, r->ptrs, r->ns, b->nparam, &b->req, &r->err);
+}
+
 static void post(cf_reducer *r, bucket *b)
 {
-    pack(r, b, b == &r->b[r->nb - 1]);
     b->posted = true;
-    if (cf_dist_start_sum(r->d, payload(r, b), b->n, &b->req, &r->err)) {
+    int rc;
+    if (r->dev) {
+        rc = post_dev(r, b);
+    } else {
+        pack(r, b, b == &r->b[r->nb - 1]);
+        rc = cf_dist_start_sum(r->d, payload(r, b), b->n, &b->req, &r->err);
+    }
+    if (rc) {
         r->failed = true;
         b->done = true;     /* nothing to wait for */
     }
+}
+
+static int test_bucket(cf_reducer *r, bucket *b, bool *done)
+{
+    return r->dev ? cf_dist_test_dev(r->d, b->req, done, &r->err) : cf_dist_test(r->d, b->req, done, &r->err);
+}
+
+static int wait_bucket(cf_reducer *r, bucket *b, cf_error *err)
+{
+    return r->dev ? cf_dist_wait_dev(r->d, b->req, err) : cf_dist_wait(r->d, b->req, err);
 }
 
 /* Let the oldest unfinished sum move (MPI progresses inside its calls). */
@@ -181,7 +236,7 @@ static void poke(cf_reducer *r)
     if (r->oldest >= r->next || r->failed) return;
     bucket *b = &r->b[r->oldest];
     bool done = false;
-    if (cf_dist_test(r->d, b->req, &done, &r->err)) r->failed = true, done = true;
+    if (test_bucket(r, b, &done)) r->failed = true, done = true;
     b->done = done;
 }
 
@@ -211,10 +266,15 @@ int cf_reducer_finish(cf_reducer *r, float *extra, cf_error *err)
     r->net->after_backward = NULL;
     r->net->after_backward_ctx = NULL;
     while (r->next < r->nb && !r->failed) post(r, &r->b[r->next++]);
+    /* device sums: the extras go through the host channel while the GPU works */
+    if (r->dev && r->nextra && !r->failed) {
+        memcpy(r->extra_buf, r->extra, (size_t)r->nextra * sizeof(float));
+        if (cf_dist_allreduce_sum(r->d, r->extra_buf, (size_t)r->nextra, &r->err)) r->failed = true;
+    }
     for (int k = 0; k < r->nb; k++) {
         bucket *b = &r->b[k];
         if (b->posted && !b->done) {
-            if (cf_dist_wait(r->d, b->req, r->failed ? NULL : &r->err)) r->failed = true;
+            if (wait_bucket(r, b, r->failed ? NULL : &r->err)) r->failed = true;
             b->done = true;
         }
     }
@@ -224,6 +284,7 @@ int cf_reducer_finish(cf_reducer *r, float *extra, cf_error *err)
         return -1;
     }
     for (int k = 0; k < r->nb; k++) unpack(r, &r->b[k], extra);
+    if (r->dev && extra && r->nextra) memcpy(extra, r->extra_buf, (size_t)r->nextra * sizeof(float));
     r->wait_s = now_s() - t0;
     return 0;
 }
@@ -237,3 +298,5 @@ int cf_reducer_bucket_of(const cf_reducer *r, int param)
 {
     return param >= 0 && param < r->net->nparams ? r->bucket_of[param] : -1;
 }
+
+bool cf_reducer_on_device(const cf_reducer *r) { return r->dev; }

@@ -22,7 +22,12 @@
  * a single param is summed in place, without packing.
  *
  * `nextra` more floats ride in the last bucket: the caller's own values
- * (the loss, a stop flag, each rank's timings), summed with the rest.
+ * (the loss, each rank's timings), summed with the rest.
+ *
+ * On a GPU whose memory the communicator can sum itself (NCCL: see
+ * cf_dist_attach_gpu), a bucket is the list of its params' device diffs,
+ * summed in place where the backward pass left them and scaled there;
+ * the extras then take the host channel on their own.
  *
  * Every rank builds the same buckets from the same net, so the sums are
  * started in the same order everywhere, as MPI requires.
@@ -57,6 +62,8 @@ typedef struct cf_reducer_info {
 } cf_reducer_info;
 
 void cf_reducer_info_get(const cf_reducer *r, cf_reducer_info *out);
+/* Whether the buckets are device diffs summed by the communicator. */
+bool cf_reducer_on_device(const cf_reducer *r);
 /* Which bucket param i of the net went to (-1: not reduced); tests. */
 int cf_reducer_bucket_of(const cf_reducer *r, int param);
 
