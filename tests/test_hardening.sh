@@ -248,6 +248,8 @@ fi
 # invalid reads; every other path (our kernels, OpenBLAS, HDF5, LMDB) runs.
 if ! part valgrind; then
     :
+elif ldd "$CAFETUI" 2>/dev/null | grep -q libasan; then
+    echo "skip: valgrind cannot run a program built with AddressSanitizer (./configure --enable-sanitizers)"
 elif command -v valgrind >/dev/null 2>&1; then
     (cd "$SRC/tests/fixtures/cli" &&
         CAFETUI_DNNL=0 valgrind --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite,indirect \

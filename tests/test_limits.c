@@ -144,6 +144,8 @@ Test(limits, param_too_big_for_memory)
                                    CF_TRAIN, &x, 1, &y, 1);
     cr_assert_str_eq(e, "test.yaml:1:1: layer 'ip': param 0 (500000000 4 (2000000000)) needs 7.5 GiB, "
                         "more than the 1.0 GiB of memory available (cf_mem_set_limit)");
+    cf_blob_free(x);
+    cf_blob_free(y);
 }
 
 /* num_output 5e8 on five inputs: 2.5e9 elements do not fit an int index. */
@@ -155,6 +157,8 @@ Test(limits, param_count_overflow)
                                    " inner_product_param: {num_output: 500000000}}",
                                    CF_TRAIN, &x, 1, &y, 1);
     cr_assert_str_eq(e, "test.yaml:1:1: layer 'ip': blob 'ip.0': shape too large (over 2147483647 elements)");
+    cf_blob_free(x);
+    cf_blob_free(y);
 }
 
 Test(limits, top_count_overflow)
