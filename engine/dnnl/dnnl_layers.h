@@ -1,10 +1,13 @@
 /* dnnl_layers.h — what the layers see of the oneDNN primitive layer.
  *
  * When cafetui is built with oneDNN (HAVE_DNNL) and the backend was
- * created with it switched on (see cf_dnnl_backend_new), Convolution,
- * Pooling, InnerProduct, ReLU and Softmax run their forward and backward
- * passes through oneDNN primitives; otherwise they keep their own code,
- * which stays the reference that tests compare against.
+ * created with it switched on (CAFETUI_DNNL=1, see cf_dnnl_backend_new),
+ * Convolution, InnerProduct and ReLU run their forward and backward
+ * passes through oneDNN primitives, Softmax its forward (oneDNN 2.6 has
+ * only reference code for its backward), and Pooling both passes when
+ * CAFETUI_DNNL_POOL=1 as well (off by default: slower than pooling.c on
+ * NCHW, see dnnl_pool.c); otherwise the layers keep their own code, which
+ * stays the reference that tests compare against.
  *
  * A layer asks for a "plan" in its reshape: the plan holds the primitives
  * made for one shape and is kept while the shape stays the same (a plan
@@ -51,7 +54,8 @@ typedef struct cf_dnnl_pool_geom {
 #ifdef HAVE_DNNL
 
 /* Backend side (backend_cpu.c): state for one backend, or NULL when the
- * environment says CAFETUI_DNNL=0 (read here, once per backend). */
+ * environment does not say CAFETUI_DNNL=1 (read here, once per backend:
+ * oneDNN is opt-in). */
 void *cf_dnnl_backend_new(cf_backend *be);
 void cf_dnnl_backend_free(void *d);
 /* Is oneDNN in use on this backend? */
