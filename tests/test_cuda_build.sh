@@ -85,15 +85,20 @@ if built_with_cuda "$BUILD"; then
   exit
 fi
 
+# The toolkit's prefix: the one that holds both bin/nvcc and the runtime's
+# headers. An nvcc on PATH may be a wrapper script (/usr/local/bin/nvcc
+# that execs the real one), so its own directory proves nothing.
+PREFIX=
 NVCC=$(command -v nvcc 2>/dev/null || true)
-[ -z "$NVCC" ] && [ -x /usr/local/cuda/bin/nvcc ] && NVCC=/usr/local/cuda/bin/nvcc
-if [ -z "$NVCC" ]; then
-  echo "cuda_build: skipped the --with-cuda build: nvcc not found (no CUDA toolkit)"
+for p in "${CUDA_HOME:-}" /usr/local/cuda "${NVCC:+$(dirname "$(dirname "$(readlink -f "$NVCC")")")}"; do
+  if [ -n "$p" ] && [ -x "$p/bin/nvcc" ] && [ -f "$p/include/cuda_runtime_api.h" ]; then PREFIX=$p; break; fi
+done
+if [ -z "$PREFIX" ]; then
+  echo "cuda_build: skipped the --with-cuda build: no CUDA toolkit (nvcc with cuda_runtime_api.h beside it) in \$CUDA_HOME, /usr/local/cuda or on PATH"
   echo "cuda_build: $pass passed, $fail failed"
   [ $fail = 0 ] && exit 77
   exit 1
 fi
-PREFIX=$(dirname "$(dirname "$NVCC")")
 
 # The make that runs this test must not lend its job slots to ours.
 quiet_make() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make "$@"; }
