@@ -66,19 +66,37 @@ static void iter_line(FILE *f, const cf_iter_rec *r, const cf_status *st)
     fputs("}\n", f);
 }
 
-void cf_metrics_iter(FILE *f, const cf_iter_rec *r) { iter_line(f, r, NULL); }
+void cf_metrics_iter(FILE *f, const cf_iter_rec *r, const cf_status *st) { iter_line(f, r, st); }
 
-/* Several processes: the human line about the reduction. */
-static void print_ranks(cf_session *s, const cf_status *st)
+bool cf_ranks_line(const cf_status *st, char *buf, size_t cap)
 {
+    if (!(st->ranks > 1 && st->step_s > 0)) return false;
     char ips[256] = "";
     for (int k = 0; k < st->ranks && k < CF_MON_MAX_RANKS; k++) {
         size_t n = strlen(ips);
         snprintf(ips + n, sizeof ips - n, "%s%.0f", k ? ", " : "", st->rank_ips[k]);
     }
-    cf_session_print(s, "    %d ranks: communicating %.1f%% of the time (%.2f of %.2f ms per iteration); images/s per "
-                     "rank while computing: %s%s", st->ranks, 100 * st->comm_frac, 1e3 * st->comm_s, 1e3 * st->step_s, ips,
-                     st->ranks > CF_MON_MAX_RANKS ? ", ..." : "");
+    snprintf(buf, cap, "    %d ranks: communicating %.1f%% of the time (%.2f of %.2f ms per iteration); images/s per "
+             "rank while computing: %s%s", st->ranks, 100 * st->comm_frac, 1e3 * st->comm_s, 1e3 * st->step_s, ips,
+             st->ranks > CF_MON_MAX_RANKS ? ", ..." : "");
+    return true;
+}
+
+bool cf_dist_banner(const cf_session *s, char *buf, size_t cap)
+{
+    if (cf_dist_size(s->dist) <= 1) return false;
+    const cf_solver *sv = s->solver;
+    int b = 1;
+    for (int i = 0; i < sv->net->nlayers; i++)
+        if (sv->net->layers[i].nb == 0 && sv->net->layers[i].nt > 0) {
+            b = cf_blob_dim(sv->net->layers[i].top[0], 0);
+            break;
+        }
+    snprintf(buf, cap, "cafetui: %d processes (%s): batch %d per rank, %d per iteration; %.3f MB of gradients "
+             "averaged per iteration in %d buckets during the backward pass",
+             s->dist->size, cf_dist_name(s->dist), b, b * s->dist->size, sv->dist_timing.grad_bytes / 1e6,
+             sv->dist_timing.nbuckets);
+    return true;
 }
 
 void cf_metrics_test(FILE *f, const cf_test_rec *r)
@@ -167,7 +185,8 @@ static void drain(cf_session *s, uint64_t *iseq, uint64_t *tseq, uint64_t *lseq)
                                  it[i].elapsed, it[i].smoothed);
                 cf_session_print(s, "    Train net output #0: loss = %g", it[i].loss);
                 cf_session_print(s, "    Iteration %d, lr = %g", it[i].iter, it[i].lr);
-                if (st.ranks > 1 && st.step_s > 0) print_ranks(s, &st);
+                char line[512];
+                if (cf_ranks_line(&st, line, sizeof line)) cf_session_print(s, "%s", line);
                 iter_line(s->metrics, &it[i], &st);
             }
         }
@@ -201,18 +220,8 @@ int cf_headless_run(cf_session *s)
                          s->recipe.net_path);
     if (s->recipe.upgraded_v1)
         cf_session_print(s, "notice: %s uses Caffe's V1 layer syntax; upgraded in memory", s->recipe.net_path);
-    if (cf_dist_size(s->dist) > 1) {
-        int b = 1;
-        for (int i = 0; i < sv->net->nlayers; i++)
-            if (sv->net->layers[i].nb == 0 && sv->net->layers[i].nt > 0) {
-                b = cf_blob_dim(sv->net->layers[i].top[0], 0);
-                break;
-            }
-        cf_session_print(s, "cafetui: %d processes (%s): batch %d per rank, %d per iteration; %.3f MB of gradients "
-                         "averaged per iteration in %d buckets during the backward pass",
-                         s->dist->size, cf_dist_name(s->dist), b, b * s->dist->size,
-                         sv->dist_timing.grad_bytes / 1e6, sv->dist_timing.nbuckets);
-    }
+    char banner[512];
+    if (cf_dist_banner(s, banner, sizeof banner)) cf_session_print(s, "%s", banner);
     if (sv->iter > 0) cf_session_print(s, "Resuming at iteration %d", sv->iter);
     if (cf_session_start(s)) {
         fprintf(stderr, "cafetui: cannot start the training thread\n");

@@ -11,8 +11,17 @@
 
 int cf_headless_run(cf_session *s);
 
-/* Metrics lines, shared with the TUI (which writes the same file). */
-void cf_metrics_iter(FILE *f, const cf_iter_rec *r);
+/* Metrics lines, shared with the TUI (which writes the same file).  A
+ * train line takes the status st (NULL: none) for the figures of several
+ * processes: ranks, comm_s, step_s, comm_frac, rank<k>_images_per_s. */
+void cf_metrics_iter(FILE *f, const cf_iter_rec *r, const cf_status *st);
+/* Lines for the log of a run over several processes, shared with the
+ * TUI; false (nothing written) for one process, or before the first
+ * timed iteration:
+ *   the reduction at each display step ("    2 ranks: communicating ...")
+ *   the banner ("cafetui: 2 processes (MPI): batch 64 per rank, ...") */
+bool cf_ranks_line(const cf_status *st, char *buf, size_t cap);
+bool cf_dist_banner(const cf_session *s, char *buf, size_t cap);
 void cf_metrics_test(FILE *f, const cf_test_rec *r);
 void cf_metrics_event(FILE *f, int iter, const char *kind, const char *text);
 

@@ -21,6 +21,7 @@
 #include "metrics_parse.h"
 #include "testutil.h"
 #include "plot.h"
+#include "ranks.h"
 #include "scale.h"
 #include "series.h"
 #include "sparkline.h"
@@ -265,10 +266,10 @@ static bool overlap(cf_rect a, cf_rect b)
     return a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
 }
 
-static void check_layout(int cols, int rows)
+static void check_layout(int cols, int rows, bool ranks)
 {
     cf_layout l;
-    cf_layout_compute(cols, rows, -1, &l);
+    cf_layout_compute(cols, rows, -1, ranks, &l);
     cr_assert_not(l.too_small, "%dx%d", cols, rows);
     cf_rect all[CF_NPANES + 2];
     int n = 0;
@@ -284,43 +285,68 @@ static void check_layout(int cols, int rows)
         area += (long)r.w * r.h;
     }
     cr_assert_eq(area, (long)cols * rows, "%dx%d: the panes tile the screen", cols, rows);
-    /* every pane keeps room for its title and some content */
-    for (int i = 0; i < CF_NPANES; i++)
+    /* every pane keeps room for its title and some content; the ranks
+     * pane is there only for a run of several processes */
+    for (int i = 0; i < CF_NPANES; i++) {
+        if (i == CF_PANE_RANKS && !ranks) {
+            cr_assert(l.pane[i].h == 0 && l.pane[i].w == 0, "%dx%d: a ranks pane for one process", cols, rows);
+            continue;
+        }
         cr_assert(l.pane[i].h >= 6 && l.pane[i].w >= 24, "%dx%d: pane %s is %dx%d", cols, rows, cf_pane_name(i),
                   l.pane[i].w, l.pane[i].h);
+    }
     cr_assert_eq(l.status.y, 0);
     cr_assert_eq(l.footer.y, rows - 1);
 }
 
 Test(layout, panes_tile_80x24_and_200x60)
 {
-    check_layout(80, 24);
-    check_layout(200, 60);
-    check_layout(120, 40);
-    check_layout(100, 30);
+    for (int ranks = 0; ranks < 2; ranks++) {
+        check_layout(80, 24, ranks);
+        check_layout(200, 60, ranks);
+        check_layout(120, 40, ranks);
+        check_layout(100, 30, ranks);
+    }
     cf_layout l;
-    cf_layout_compute(80, 24, -1, &l);
+    cf_layout_compute(80, 24, -1, false, &l);
     cr_assert_eq(l.pane[CF_PANE_LOSS].h, 9);
     cr_assert_eq(l.pane[CF_PANE_LAYERS].h, 7);
     cr_assert_eq(l.pane[CF_PANE_LOG].h, 6);
     cr_assert_eq(l.pane[CF_PANE_LOSS].w, 48);
+    cr_assert_eq(l.pane[CF_PANE_LOG].w, 56);
+}
+
+Test(layout, several_processes_put_a_ranks_pane_between_log_and_memory)
+{
+    cf_layout l;
+    cf_layout_compute(80, 24, -1, true, &l);
+    cf_rect lg = l.pane[CF_PANE_LOG], rk = l.pane[CF_PANE_RANKS], mem = l.pane[CF_PANE_MEM];
+    cr_assert(lg.w == 32 && rk.w == 24 && mem.w == 24, "log %d, ranks %d, memory %d columns", lg.w, rk.w, mem.w);
+    cr_assert(rk.y == lg.y && rk.h == lg.h && rk.x == lg.x + lg.w && mem.x == rk.x + rk.w);
+    cr_assert_eq(l.pane[CF_PANE_LOSS].w, 48, "the other bands do not change");
+    cf_layout_compute(100, 30, CF_PANE_RANKS, true, &l);
+    cr_assert(l.pane[CF_PANE_RANKS].h == 28 && l.pane[CF_PANE_RANKS].w == 100 && l.pane[CF_PANE_LOG].w == 0);
+    /* zoomed on a ranks pane that is not there (the run directory was
+     * used again by one process): the whole layout */
+    cf_layout_compute(100, 30, CF_PANE_RANKS, false, &l);
+    cr_assert(l.pane[CF_PANE_RANKS].w == 0 && l.pane[CF_PANE_LOSS].w > 0 && l.pane[CF_PANE_LOG].w > 0);
 }
 
 Test(layout, too_small_below_80x24)
 {
     cf_layout l;
-    cf_layout_compute(79, 24, -1, &l);
+    cf_layout_compute(79, 24, -1, false, &l);
     cr_assert(l.too_small);
-    cf_layout_compute(80, 23, -1, &l);
+    cf_layout_compute(80, 23, -1, true, &l);
     cr_assert(l.too_small);
-    cf_layout_compute(80, 24, -1, &l);
+    cf_layout_compute(80, 24, -1, false, &l);
     cr_assert_not(l.too_small);
 }
 
 Test(layout, zoomed_pane_takes_the_body)
 {
     cf_layout l;
-    cf_layout_compute(100, 30, CF_PANE_LOG, &l);
+    cf_layout_compute(100, 30, CF_PANE_LOG, false, &l);
     cr_assert(l.pane[CF_PANE_LOG].y == 1 && l.pane[CF_PANE_LOG].h == 28 && l.pane[CF_PANE_LOG].w == 100);
     cr_assert(l.pane[CF_PANE_LOSS].h == 0 && l.pane[CF_PANE_LAYERS].w == 0);
 }
@@ -669,7 +695,7 @@ Test(metrics_parse, what_the_writers_write_reads_back)
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     cf_iter_rec it = {42, 0.25f, NAN, 0.01, 1234.5, 3.75};
-    cf_metrics_iter(f, &it);
+    cf_metrics_iter(f, &it, NULL);
     cf_test_rec te = {.iter = 500, .net = 2, .n = 3, .loss = INFINITY, .seconds = 0.125};
     strcpy(te.name[0], "acc \"top-1\"");
     te.value[0] = 0.75;
@@ -1011,5 +1037,175 @@ Test(keys, a_read_only_view_steers_nothing_and_q_leaves_at_once)
     cr_assert(v->logy && v->zoom == CF_ZOOM_1000, "view settings still work");
     cr_assert_eq(press(v, "q", &c), 0);
     cr_assert(v->quit && v->prompt == CF_PROMPT_NONE, "no question: nothing to snapshot");
+    cf_view_free(v);
+}
+
+/* ---- several processes (MPI): the ranks' figures ---- */
+
+static cf_status two_ranks(void)
+{
+    cf_status st = {.ranks = 2, .comm_s = 0.00246, .step_s = 0.00457, .comm_frac = 0.538};
+    st.rank_ips[0] = 34723;
+    st.rank_ips[1] = 28582;
+    return st;
+}
+
+static char rl[64][CF_RANKS_LINE];
+
+Test(ranks, two_ranks_at_80x24_and_zoomed)
+{
+    cf_status st = two_ranks();
+    cr_assert(cf_ranks_shown(&st));
+    /* the pane at 80x24: 22 columns, 5 rows */
+    cr_assert_eq(cf_ranks_lines(&st, 22, 5, false, rl), 4);
+    cr_assert_str_eq(rl[0], "comm  2.46 ms 53.8%");
+    cr_assert_str_eq(rl[1], "step        4.57 ms");
+    cr_assert_str_eq(rl[2], "r0      34.7k img/s");
+    cr_assert_str_eq(rl[3], "r1      28.6k img/s");
+    /* wider: bars against the fastest rank */
+    cr_assert_eq(cf_ranks_lines(&st, 40, 20, true, rl), 4);
+    cr_assert_str_eq(rl[2], "r0      34.7k img/s ####################");
+    cr_assert_str_eq(rl[3], "r1      28.6k img/s ################");
+    cr_assert_eq(cf_ranks_lines(&st, 78, 20, false, rl), 4);
+    cr_assert_str_eq(rl[3], "r1      28.6k img/s ████████████████"
+                            "█████████████████",
+                     "33 of the 40 cells the fastest has");
+    cr_assert_eq(cf_ranks_lines(&st, 22, 1, false, rl), 1, "the rows given, no more");
+    /* before the first timed iteration nothing is known */
+    cf_status early = {.ranks = 2};
+    cr_assert_eq(cf_ranks_lines(&early, 22, 5, false, rl), 4);
+    cr_assert_str_eq(rl[0], "comm             --");
+    cr_assert_str_eq(rl[1], "step             --");
+    cr_assert_str_eq(rl[3], "r1               --");
+    /* one process: no pane */
+    cf_status one = {.ranks = 1};
+    cr_assert_not(cf_ranks_shown(&one));
+    cf_status none = {0};
+    cr_assert_not(cf_ranks_shown(&none));
+}
+
+Test(ranks, many_ranks_go_several_to_a_line_and_the_rest_are_counted)
+{
+    cf_status st = {.ranks = 16, .comm_s = 0.0005, .step_s = 0.01, .comm_frac = 0.05};
+    for (int i = 0; i < 16; i++) st.rank_ips[i] = 1000 * (i + 1);
+    cr_assert_eq(cf_ranks_lines(&st, 22, 5, false, rl), 5);
+    cr_assert_str_eq(rl[0], "comm    500 us 5.0%");
+    cr_assert_str_eq(rl[1], "step          10 ms");
+    cr_assert_str_eq(rl[2], "r0  1.00k  r1  2.00k");
+    cr_assert_str_eq(rl[3], "r2  3.00k  r3  4.00k");
+    cr_assert_str_eq(rl[4], "+12 more");
+    /* zoomed, they all fit: one a line */
+    cr_assert_eq(cf_ranks_lines(&st, 78, 22, false, rl), 18);
+    cr_assert(!strncmp(rl[17], "r15     16.0k img/s ", 20), "%s", rl[17]);
+    /* more ranks than the status holds: those are counted, never invented */
+    st.ranks = 40;
+    st.comm_s = 1.5, st.step_s = 3, st.comm_frac = 0.5;
+    int n = cf_ranks_lines(&st, 78, 22, false, rl);
+    cr_assert_eq(n, 6);
+    cr_assert_str_eq(rl[0], "comm   1.50 s 50.0%");
+    cr_assert_str_eq(rl[2], "r0  1.00k  r1  2.00k  r2  3.00k  r3  4.00k  r4  5.00k  r5  6.00k  r6  7.00k");
+    cr_assert_str_eq(rl[4], "r14 15.0k  r15 16.0k");
+    cr_assert_str_eq(rl[5], "+24 more");
+}
+
+Test(metrics_parse, the_figures_of_several_processes)
+{
+    /* as src/headless.c writes a train line of a 2-rank run */
+    cr_assert_eq(parse("{\"type\":\"train\",\"iter\":1200,\"loss\":0.008,\"smoothed_loss\":0.0084,\"lr\":0.0002,"
+                       "\"images_per_s\":41570,\"elapsed_s\":5.9,\"ranks\":2,\"comm_s\":0.00246,\"step_s\":0.00457,"
+                       "\"comm_frac\":0.538,\"rank0_images_per_s\":34723,\"rank1_images_per_s\":null}"),
+                 CF_MLINE_TRAIN, "%s", ml.why);
+    cr_assert(ml.ranks.ranks == 2 && ml.ranks.comm_s == 0.00246 && ml.ranks.step_s == 0.00457 && ml.ranks.comm_frac == 0.538);
+    cr_assert(ml.ranks.ips[0] == 34723 && isnan(ml.ranks.ips[1]) && isnan(ml.ranks.ips[2]));
+    cr_assert_eq(ml.train.ips, 41570);
+    /* one process: none of them, and none needed */
+    cr_assert_eq(parse("{\"type\":\"train\",\"iter\":1,\"loss\":1,\"smoothed_loss\":1,\"lr\":1,\"images_per_s\":1,\"elapsed_s\":1}"),
+                 CF_MLINE_TRAIN, "%s", ml.why);
+    cr_assert(ml.ranks.ranks == 0 && isnan(ml.ranks.comm_s) && isnan(ml.ranks.ips[0]));
+    /* ranks past what the status holds are skipped; a spelling the writer
+     * never uses is an unknown key */
+    cr_assert_eq(parse("{\"type\":\"train\",\"iter\":1,\"loss\":1,\"smoothed_loss\":1,\"lr\":1,\"images_per_s\":1,\"elapsed_s\":1,"
+                       "\"rank16_images_per_s\":5,\"rank01_images_per_s\":6,\"rank2_images_per_sec\":7,\"rank3_images_per_s\":8}"),
+                 CF_MLINE_TRAIN, "%s", ml.why);
+    cr_assert(isnan(ml.ranks.ips[1]) && isnan(ml.ranks.ips[2]) && ml.ranks.ips[3] == 8);
+    /* refused: twice, in a line of another type, not a number */
+    cr_assert_eq(parse("{\"type\":\"train\",\"iter\":1,\"loss\":1,\"smoothed_loss\":1,\"lr\":1,\"images_per_s\":1,\"elapsed_s\":1,"
+                       "\"rank0_images_per_s\":5,\"rank0_images_per_s\":6}"),
+                 CF_MLINE_BAD);
+    cr_assert(strstr(ml.why, "key 'rank0_images_per_s' twice"), "%s", ml.why);
+    cr_assert_eq(parse("{\"type\":\"event\",\"iter\":1,\"event\":\"log\",\"text\":\"x\",\"rank0_images_per_s\":5}"), CF_MLINE_BAD);
+    cr_assert(strstr(ml.why, "in a event line") || strstr(ml.why, "in an event line"), "%s", ml.why);
+    cr_assert_eq(parse("{\"type\":\"test\",\"iter\":1,\"net\":0,\"outputs\":{},\"loss\":1,\"seconds\":1,\"comm_s\":1}"), CF_MLINE_BAD);
+    cr_assert(strstr(ml.why, "\"comm_s\" in a test line"), "%s", ml.why);
+    cr_assert_eq(parse("{\"type\":\"train\",\"iter\":1,\"loss\":1,\"smoothed_loss\":1,\"lr\":1,\"images_per_s\":1,\"elapsed_s\":1,"
+                       "\"ranks\":1.5}"),
+                 CF_MLINE_BAD);
+    cr_assert_eq(parse("{\"type\":\"train\",\"iter\":1,\"loss\":1,\"smoothed_loss\":1,\"lr\":1,\"images_per_s\":1,\"elapsed_s\":1,"
+                       "\"rank1_images_per_s\":\"fast\"}"),
+                 CF_MLINE_BAD);
+}
+
+/* The writer's line with a status of 3 ranks reads back as it was. */
+Test(metrics_parse, the_ranks_written_read_back)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    cf_iter_rec it = {40, 0.5f, 0.5f, 0.01, 900, 3};
+    cf_status st = {.ranks = 3, .comm_s = 0.125, .step_s = 0.5, .comm_frac = 0.25};
+    st.rank_ips[0] = 300, st.rank_ips[1] = NAN, st.rank_ips[2] = 250.5;
+    cf_metrics_iter(f, &it, &st);
+    cf_status one = {.ranks = 1};
+    cf_metrics_iter(f, &it, &one);
+    fclose(f);
+    char *l2 = strchr(buf, '\n') + 1;
+    cr_assert_eq(cf_metrics_parse(buf, (size_t)(l2 - buf - 1), &ml), CF_MLINE_TRAIN, "%s", ml.why);
+    cr_assert(ml.ranks.ranks == 3 && ml.ranks.comm_s == 0.125 && ml.ranks.step_s == 0.5 && ml.ranks.comm_frac == 0.25);
+    cr_assert(ml.ranks.ips[0] == 300 && isnan(ml.ranks.ips[1]) && ml.ranks.ips[2] == 250.5 && isnan(ml.ranks.ips[3]));
+    cr_assert(!strstr(l2, "ranks"), "one process writes no rank keys: %s", l2);
+    free(buf);
+}
+
+Test(runview, a_run_of_several_processes_shows_its_ranks)
+{
+    cf_view *v = cf_view_new();
+    v->readonly = true;
+    feed_m(v, "{\"type\":\"train\",\"iter\":100,\"loss\":0.5,\"smoothed_loss\":0.7,\"lr\":0.005,\"images_per_s\":900,\"elapsed_s\":2,"
+              "\"ranks\":2,\"comm_s\":0.00246,\"step_s\":0.00457,\"comm_frac\":0.538,\"rank0_images_per_s\":34723,"
+              "\"rank1_images_per_s\":28582}");
+    cr_assert(cf_ranks_shown(&v->st));
+    cr_assert(v->st.ranks == 2 && v->st.comm_s == 0.00246 && v->st.comm_frac == 0.538);
+    cr_assert(v->st.rank_ips[0] == 34723 && v->st.rank_ips[1] == 28582);
+    cr_assert_eq(cf_ranks_lines(&v->st, 22, 5, false, rl), 4);
+    cr_assert_str_eq(rl[3], "r1      28.6k img/s");
+    /* the run directory used again by one process */
+    feed_m(v, "{\"type\":\"train\",\"iter\":200,\"loss\":0.5,\"smoothed_loss\":0.7,\"lr\":0.005,\"images_per_s\":900,\"elapsed_s\":2}");
+    cr_assert_not(cf_ranks_shown(&v->st));
+    cf_view_free(v);
+}
+
+Test(keys, tab_visits_the_ranks_pane_only_when_it_is_shown)
+{
+    cf_view *v = cf_view_new();
+    cf_cmd c;
+    v->focus = CF_PANE_LOG;
+    press(v, "\t", &c);
+    cr_assert_eq(v->focus, CF_PANE_MEM, "one process: from the log to the memory pane");
+    press(v, "\t", &c);
+    cr_assert_eq(v->focus, CF_PANE_LOSS);
+    cf_cmd out[2];
+    v->focus = CF_PANE_MEM;
+    cf_view_key(v, KEY_BTAB, out);
+    cr_assert_eq(v->focus, CF_PANE_LOG, "Shift-Tab skips it too");
+    v->st.ranks = 2;
+    v->focus = CF_PANE_LOG;
+    press(v, "\t", &c);
+    cr_assert_eq(v->focus, CF_PANE_RANKS);
+    press(v, "\n", &c);
+    cr_assert_eq(v->zoomed, CF_PANE_RANKS, "Enter zooms it");
+    press(v, "\t", &c);
+    cr_assert_eq(v->zoomed, CF_PANE_MEM, "and Tab moves the zoom on");
+    cf_view_key(v, KEY_BTAB, out);
+    cr_assert_eq(v->focus, CF_PANE_RANKS);
     cf_view_free(v);
 }

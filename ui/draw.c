@@ -6,6 +6,7 @@
 
 #include "draw.h"
 #include "fmt.h"
+#include "ranks.h"
 
 static attr_t roles[CF_NROLES];
 static bool ascii_lines;
@@ -272,7 +273,7 @@ void cf_draw_frame(cf_view *v, int cols, int rows)
 {
     erase();
     cf_layout l;
-    cf_layout_compute(cols, rows, v->zoomed, &l);
+    cf_layout_compute(cols, rows, v->zoomed, cf_ranks_shown(&v->st), &l);
     if (l.too_small) {
         char m[128];
         snprintf(m, sizeof m, "terminal too small: %dx%d, need at least %dx%d", cols, rows, CF_MIN_COLS, CF_MIN_ROWS);
@@ -286,7 +287,8 @@ void cf_draw_frame(cf_view *v, int cols, int rows)
         return;
     }
     typedef void (*drawer)(cf_view *, const cf_rect *);
-    static const drawer panes[CF_NPANES] = {cf_draw_loss, cf_draw_acc, cf_draw_layers, cf_draw_log, cf_draw_mem};
+    static const drawer panes[CF_NPANES] = {cf_draw_loss, cf_draw_acc, cf_draw_layers, cf_draw_log, cf_draw_ranks,
+                                               cf_draw_mem};
     for (int i = 0; i < CF_NPANES; i++)
         if (l.pane[i].h > 1 && l.pane[i].w > 2) panes[i](v, &l.pane[i]);
     cf_draw_status(v, &l.status);

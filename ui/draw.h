@@ -52,6 +52,7 @@ void cf_draw_loss(cf_view *v, const cf_rect *r);
 void cf_draw_acc(cf_view *v, const cf_rect *r);
 void cf_draw_layers(cf_view *v, const cf_rect *r);
 void cf_draw_log(cf_view *v, const cf_rect *r);
+void cf_draw_ranks(cf_view *v, const cf_rect *r);
 void cf_draw_mem(cf_view *v, const cf_rect *r);
 void cf_draw_status(cf_view *v, const cf_rect *r);
 void cf_draw_footer(cf_view *v, const cf_rect *r);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ranks.h"
 #include "view.h"
 
 #define KEY_ESC 27
@@ -91,6 +92,15 @@ static void scroll_by(cf_view *v, int lines)
     }
 }
 
+/* Focus the next (step 1) or previous (-1) pane on screen: the ranks
+ * pane only in a run of several processes.  A zoomed view follows. */
+static void focus_by(cf_view *v, int step)
+{
+    do v->focus = (v->focus + step + CF_NPANES) % CF_NPANES;
+    while (v->focus == CF_PANE_RANKS && !cf_ranks_shown(&v->st));
+    if (v->zoomed >= 0) v->zoomed = v->focus;
+}
+
 int cf_view_key(cf_view *v, int key, cf_cmd *out)
 {
     if (v->prompt == CF_PROMPT_LR) return lr_prompt_key(v, key, out);
@@ -123,8 +133,8 @@ int cf_view_key(cf_view *v, int key, cf_cmd *out)
         v->spark = (v->spark + 1) % CF_NSPARK;
         cf_view_message(v, 0, "sparklines: %s", cf_spark_name(v->spark));
         return 0;
-    case KEY_TAB: v->focus = (v->focus + 1) % CF_NPANES; if (v->zoomed >= 0) v->zoomed = v->focus; return 0;
-    case KEY_BTAB: v->focus = (v->focus + CF_NPANES - 1) % CF_NPANES; if (v->zoomed >= 0) v->zoomed = v->focus; return 0;
+    case KEY_TAB: focus_by(v, 1); return 0;
+    case KEY_BTAB: focus_by(v, -1); return 0;
     case '\n': case '\r': case KEY_ENTER: v->zoomed = v->zoomed >= 0 ? -1 : v->focus; return 0;
     case KEY_ESC: v->zoomed = -1; return 0;
     case KEY_UP: scroll_by(v, -1); return 0;

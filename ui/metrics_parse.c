@@ -12,13 +12,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* the keys the writers use, and the types whose lines carry them */
-enum { K_TYPE, K_ITER, K_LOSS, K_SMOOTHED, K_LR, K_IPS, K_ELAPSED, K_NET, K_OUTPUTS, K_SECONDS, K_EVENT, K_TEXT, NKEYS };
+/* the keys the writers use, and the types whose lines carry them; the
+ * optional ones are there only in a run of several processes (besides
+ * these, rank<k>_images_per_s: rank_key below) */
+enum {
+    K_TYPE, K_ITER, K_LOSS, K_SMOOTHED, K_LR, K_IPS, K_ELAPSED, K_NET, K_OUTPUTS, K_SECONDS, K_EVENT, K_TEXT,
+    K_RANKS, K_COMM_S, K_STEP_S, K_COMM_FRAC, NKEYS
+};
 enum { V_STR, V_INT, V_NUM, V_OBJ };
 #define T_TRAIN 1u
 #define T_TEST 2u
 #define T_EVENT 4u
-static const struct { const char *name; int kind; unsigned types; } keys[NKEYS] = {
+static const struct { const char *name; int kind; unsigned types; bool optional; } keys[NKEYS] = {
     [K_TYPE] = {"type", V_STR, T_TRAIN | T_TEST | T_EVENT},
     [K_ITER] = {"iter", V_INT, T_TRAIN | T_TEST | T_EVENT},
     [K_LOSS] = {"loss", V_NUM, T_TRAIN | T_TEST},
@@ -31,6 +36,10 @@ static const struct { const char *name; int kind; unsigned types; } keys[NKEYS] 
     [K_SECONDS] = {"seconds", V_NUM, T_TEST},
     [K_EVENT] = {"event", V_STR, T_EVENT},
     [K_TEXT] = {"text", V_STR, T_EVENT},
+    [K_RANKS] = {"ranks", V_INT, T_TRAIN, true},
+    [K_COMM_S] = {"comm_s", V_NUM, T_TRAIN, true},
+    [K_STEP_S] = {"step_s", V_NUM, T_TRAIN, true},
+    [K_COMM_FRAC] = {"comm_frac", V_NUM, T_TRAIN, true},
 };
 
 typedef struct cursor {
@@ -276,9 +285,35 @@ static int outputs(cursor *c, cf_test_rec *r)
 typedef struct fields {
     unsigned seen;           /* bit per key */
     unsigned type;           /* T_* */
-    int iter, net;
+    int iter, net, ranks;
     double num[NKEYS];
+    unsigned rank_seen;      /* bit per rank<k>_images_per_s, k < CF_MON_MAX_RANKS */
+    bool any_rank;           /* one of them, kept or not: a train line's key */
+    double rank_ips[CF_MON_MAX_RANKS];
 } fields;
+
+/* "rank<k>_images_per_s" (k written as the writer does: no leading zero):
+ * k, or -1 for any other key. */
+static int rank_key(const char *key)
+{
+    static const char pre[] = "rank", post[] = "_images_per_s";
+    if (strncmp(key, pre, 4)) return -1;
+    const char *p = key + 4;
+    if (*p < '0' || *p > '9' || (*p == '0' && p[1] >= '0' && p[1] <= '9')) return -1;
+    long k = 0;
+    for (; *p >= '0' && *p <= '9'; p++)
+        if ((k = k * 10 + (*p - '0')) > INT_MAX / 10) return -1;
+    return strcmp(p, post) ? -1 : (int)k;
+}
+
+static int rank_member(cursor *c, fields *f, const char *key, int r)
+{
+    f->any_rank = true;
+    if (r >= CF_MON_MAX_RANKS) return skip_scalar(c, key); /* the writer keeps no more than these */
+    if (f->rank_seen & 1u << r) return bad(c, "key '%s' twice", key);
+    f->rank_seen |= 1u << r;
+    return number(c, &f->rank_ips[r], true);
+}
 
 static int member(cursor *c, fields *f)
 {
@@ -286,6 +321,8 @@ static int member(cursor *c, fields *f)
     if (string(c, key, sizeof key) || expect(c, ':')) return -1;
     int k = 0;
     while (k < NKEYS && strcmp(keys[k].name, key)) k++;
+    int r = k == NKEYS ? rank_key(key) : -1;
+    if (r >= 0) return rank_member(c, f, key, r);
     if (k == NKEYS) return skip_scalar(c, key);
     if (f->seen & 1u << k) return bad(c, "key '%s' twice", key);
     f->seen |= 1u << k;
@@ -305,6 +342,7 @@ static int member(cursor *c, fields *f)
     }
     case K_ITER: return integer(c, &f->iter);
     case K_NET: return integer(c, &f->net);
+    case K_RANKS: return integer(c, &f->ranks);
     case K_OUTPUTS: return outputs(c, &o->test);
     case K_EVENT: return string(c, o->event, sizeof o->event);
     case K_TEXT: return string(c, o->text, sizeof o->text);
@@ -319,8 +357,10 @@ static int check_keys(cursor *c, const fields *f)
     const char *tname = f->type == T_TRAIN ? "train" : f->type == T_TEST ? "test" : "event";
     for (int k = 0; k < NKEYS; k++)
         if (!(keys[k].types & f->type) && f->seen & 1u << k) return bad(c, "\"%s\" in a %s line", keys[k].name, tname);
+    if (f->any_rank && f->type != T_TRAIN) return bad(c, "\"rank<k>_images_per_s\" in a %s line", tname);
     for (int k = 0; k < NKEYS; k++)
-        if (keys[k].types & f->type && !(f->seen & 1u << k)) return bad(c, "%s line without \"%s\"", tname, keys[k].name);
+        if (keys[k].types & f->type && !keys[k].optional && !(f->seen & 1u << k))
+            return bad(c, "%s line without \"%s\"", tname, keys[k].name);
     return 0;
 }
 
@@ -331,6 +371,13 @@ static void fill(cf_mline *o, const fields *f)
         o->type = CF_MLINE_TRAIN;
         o->train = (cf_iter_rec){f->iter, (float)f->num[K_LOSS], (float)f->num[K_SMOOTHED], f->num[K_LR],
                                  f->num[K_IPS], f->num[K_ELAPSED]};
+        /* several processes: what is missing reads as NaN, as null does */
+        cf_mline_ranks *rk = &o->ranks;
+        rk->ranks = f->seen & 1u << K_RANKS ? f->ranks : 0;
+        rk->comm_s = f->seen & 1u << K_COMM_S ? f->num[K_COMM_S] : NAN;
+        rk->step_s = f->seen & 1u << K_STEP_S ? f->num[K_STEP_S] : NAN;
+        rk->comm_frac = f->seen & 1u << K_COMM_FRAC ? f->num[K_COMM_FRAC] : NAN;
+        for (int r = 0; r < CF_MON_MAX_RANKS; r++) rk->ips[r] = f->rank_seen & 1u << r ? f->rank_ips[r] : NAN;
     } else if (f->type == T_TEST) {
         o->type = CF_MLINE_TEST;
         o->test.iter = f->iter;

@@ -3,6 +3,8 @@
  * cf_metrics_event):
  *
  *   {"type":"train","iter":N,"loss":X,"smoothed_loss":X,"lr":X,"images_per_s":X,"elapsed_s":X}
+ *     and over several processes (MPI) also, all optional:
+ *     "ranks":N,"comm_s":X,"step_s":X,"comm_frac":X,"rank0_images_per_s":X,...
  *   {"type":"test","iter":N,"net":N,"outputs":{"name":X,...},"loss":X,"seconds":X}
  *   {"type":"event","iter":N,"event":"S","text":"S"}
  *
@@ -11,6 +13,7 @@
  * what those writers produce: one object per line, values that are
  * numbers, null or strings, and the one nested object "outputs" (names to
  * numbers or null).  Every key of the line's type must be there, once;
+ * (the per-rank keys above may be missing: a run on one process has none);
  * keys the writers never put in any line are ignored when their value is
  * a number, null or a string (so a newer writer's extra field does not
  * hide the line), and refused otherwise; a key that belongs to another
@@ -32,9 +35,19 @@
 
 typedef enum { CF_MLINE_BAD = -1, CF_MLINE_EMPTY, CF_MLINE_TRAIN, CF_MLINE_TEST, CF_MLINE_EVENT } cf_mline_type;
 
+/* A train line's figures of several processes (cf_status's): ranks 0
+ * when the line has none; a rank<k>_images_per_s that is missing (or
+ * null, or k ≥ CF_MON_MAX_RANKS: not kept) reads as NaN. */
+typedef struct cf_mline_ranks {
+    int ranks;
+    double comm_s, step_s, comm_frac;
+    double ips[CF_MON_MAX_RANKS];
+} cf_mline_ranks;
+
 typedef struct cf_mline {
     cf_mline_type type;
     cf_iter_rec train;       /* CF_MLINE_TRAIN */
+    cf_mline_ranks ranks;    /* CF_MLINE_TRAIN */
     cf_test_rec test;        /* CF_MLINE_TEST */
     int iter;                /* every type: the line's "iter" */
     char event[16];          /* CF_MLINE_EVENT: "log" or "warning" */

@@ -1,11 +1,13 @@
 /* panes.c — the log pane (the engine's messages and the test results,
- * newest at the bottom, scrollable) and the memory pane (the engine's
- * own byte counts, the process RSS, the GPU when there is one). */
+ * newest at the bottom, scrollable), the ranks pane of a run over
+ * several processes (its text: ranks.c) and the memory pane (the
+ * engine's own byte counts, the process RSS, the GPU when there is one). */
 #include <stdio.h>
 #include <string.h>
 
 #include "draw.h"
 #include "fmt.h"
+#include "ranks.h"
 
 void cf_draw_log(cf_view *v, const cf_rect *pr)
 {
@@ -27,6 +29,19 @@ void cf_draw_log(cf_view *v, const cf_rect *pr)
         const cf_view_log *l = &v->log[k % CF_VIEW_LOG];
         cf_put(r.y + i, r.x + 1, r.w - 1, l->level >= 2 ? CF_ROLE_BAD : l->level ? CF_ROLE_WARN : CF_ROLE_TEXT, l->text);
     }
+}
+
+void cf_draw_ranks(cf_view *v, const cf_rect *pr)
+{
+    cf_rect r = cf_pane_frame(pr, "ranks", v->focus == CF_PANE_RANKS);
+    char t[32];
+    int x = cf_title_start(pr, "ranks");
+    snprintf(t, sizeof t, "%d", v->st.ranks);
+    cf_title_seg(pr->y, &x, pr->x + pr->w - 1, CF_ROLE_TEXT, t);
+    static char lines[256][CF_RANKS_LINE];
+    int rows = r.h < 256 ? r.h : 256;
+    int n = cf_ranks_lines(&v->st, r.w - 1, rows, v->ascii, lines);
+    for (int i = 0; i < n; i++) cf_put(r.y + i, r.x + 1, r.w - 1, CF_ROLE_TEXT, lines[i]);
 }
 
 static void mem_line(const cf_rect *r, int *row, const char *label, const char *value)

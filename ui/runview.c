@@ -3,7 +3,8 @@
  * log lines that the live TUI builds from the monitor (see view.h).  The
  * files say less than the monitor does: no layer statistics, no memory
  * figures, no lr factor; the iteration shown is the latest one a line
- * mentions. */
+ * mentions.  A run of several processes (MPI) has each train line carry
+ * the ranks' figures, which the ranks pane shows as in the live TUI. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,18 @@
 static void note_iter(cf_view *v, int iter)
 {
     if (iter > v->st.iter) v->st.iter = iter;
+}
+
+/* A train line's figures of several processes, as the live TUI has them
+ * from the status; a line without them (one process: a run directory
+ * used again by a single-process run) takes the ranks pane away. */
+static void set_ranks(cf_view *v, const cf_mline_ranks *r)
+{
+    v->st.ranks = r->ranks;
+    v->st.comm_s = r->comm_s;
+    v->st.step_s = r->step_s;
+    v->st.comm_frac = r->comm_frac;
+    memcpy(v->st.rank_ips, r->ips, sizeof v->st.rank_ips);
 }
 
 /* "Iteration N, test net #k: accuracy = 0.5 loss = 1.2", as the live TUI
@@ -49,6 +62,7 @@ void cf_view_feed_metrics(cf_view *v, const char *line, size_t len)
         v->st.lr = m.train.lr;
         v->st.ips = m.train.ips;
         v->st.elapsed = m.train.elapsed;
+        set_ranks(v, &m.ranks);
         note_iter(v, m.iter);
         return;
     case CF_MLINE_TEST:

@@ -118,6 +118,8 @@ static void drain(cf_session *s, cf_view *v, seqs *q, int iter_now)
     static cf_log_rec lg[256];
     size_t n;
     long display = s->solver->display;
+    cf_status st; /* several processes: the reduction's figures, as headless */
+    cf_monitor_get_status(s->mon, &st);
     while ((n = cf_monitor_logs(s->mon, &q->log, lg, 256)) > 0)
         for (size_t i = 0; i < n; i++) {
             log_line(s, "%s%s", lg[i].level == 2 ? "error: " : lg[i].level == 1 ? "warning: " : "", lg[i].text);
@@ -132,7 +134,9 @@ static void drain(cf_session *s, cf_view *v, seqs *q, int iter_now)
                          it[i].smoothed);
                 log_line(s, "    Train net output #0: loss = %g", it[i].loss);
                 log_line(s, "    Iteration %d, lr = %g", it[i].iter, it[i].lr);
-                cf_metrics_iter(s->metrics, &it[i]);
+                char line[512];
+                if (cf_ranks_line(&st, line, sizeof line)) log_line(s, "%s", line);
+                cf_metrics_iter(s->metrics, &it[i], &st);
             }
         }
     while ((n = cf_monitor_tests(s->mon, &q->test, te, 64)) > 0)
@@ -209,6 +213,8 @@ static void banner(cf_session *s, cf_view *v)
         sv->max_iter, s->be->nthreads);
     say(s, v, 0, "cafetui: run directory %s (log, metrics.jsonl); snapshots %s_iter_N.h5", s->run_dir, s->snapshot_prefix);
     if (s->recipe.upgraded_v1) say(s, v, 1, "notice: %s uses Caffe's V1 layer syntax; upgraded in memory", s->recipe.net_path);
+    char line[512];
+    if (cf_dist_banner(s, line, sizeof line)) say(s, v, 0, "%s", line);
     if (sv->iter > 0) say(s, v, 0, "Resuming at iteration %d", sv->iter);
 }
 

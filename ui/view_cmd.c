@@ -9,8 +9,9 @@
  * again from the start.  Nothing steers training here (the keys that
  * would say "read-only"), and q exits at once.  Without a terminal, or with
  * --summary, a text summary goes to stdout instead: each test result,
- * the last train line, the best value of each test output that is not a
- * loss, and how the run ended as train.log tells it.
+ * the last train line (and over several processes its ranks' figures),
+ * the best value of each test output that is not a loss, and how the run
+ * ended as train.log tells it.
  *
  * When train.log is there, the log pane shows it; otherwise the metrics'
  * events and test results stand in for it. */
@@ -30,6 +31,7 @@
 #include "commands.h"
 #include "follow.h"
 #include "metrics_parse.h"
+#include "ranks.h"
 #include "term.h"
 #include "view.h"
 
@@ -131,6 +133,17 @@ static int read_all(cf_follow *f, cf_line_fn fn, void *ctx)
     return 0;
 }
 
+/* The last train line's figures of several processes, worded as the
+ * run's log words them. */
+static void print_ranks(const cf_status *st)
+{
+    printf("%d ranks: communicating %.1f%% of the time (%.2f of %.2f ms per iteration); images/s per rank while computing:",
+           st->ranks, 100 * st->comm_frac, 1e3 * st->comm_s, 1e3 * st->step_s);
+    int held = st->ranks < CF_MON_MAX_RANKS ? st->ranks : CF_MON_MAX_RANKS;
+    for (int k = 0; k < held; k++) printf("%s %.0f", k ? "," : "", st->rank_ips[k]);
+    printf("%s\n", held < st->ranks ? ", ..." : "");
+}
+
 static int summary(const run_files *rf)
 {
     cf_view *v = new_view(rf);
@@ -161,6 +174,7 @@ static int summary(const run_files *rf)
             printf("last train: iter %.0f, loss = %g, smoothed_loss = %g, lr = %g, %.0f img/s, %.1f s\n",
                    v->loss_raw.last.x, v->loss_raw.last.y, v->loss_smooth.last.y, v->st.lr, v->st.ips, v->st.elapsed);
         else printf("no train lines\n");
+        if (cf_ranks_shown(&v->st)) print_ranks(&v->st);
         for (int i = 0; i < v->nacc; i++)
             if (!isnan(v->acc_best[i]))
                 printf("best %s = %g at iter %d\n", v->acc_name[i], v->acc_best[i], v->acc_best_iter[i]);
