@@ -44,6 +44,23 @@ typedef struct cf_conv_geom {
     int Ho, Wo;         /* output, filled by cf_conv_geom_out */
 } cf_conv_geom;
 
+/* One solver update of n parameters, as solver.c computes it on the host
+ * (the rules are written out there; rule follows cf_solver_type's order):
+ *   g ← g·scale;  g ← g + wd·(l1 ? sign w : w)  (when wd ≠ 0);
+ *   then the rule's history and weight update at rate `rate`.
+ * g keeps the regularised gradient, as on the host.  corr is Adam's
+ * √(1−β₂ᵗ)/(1−β₁ᵗ), computed once by the solver. */
+typedef enum { CF_UPD_SGD, CF_UPD_NESTEROV, CF_UPD_ADAGRAD, CF_UPD_RMSPROP, CF_UPD_ADADELTA, CF_UPD_ADAM } cf_update_rule;
+
+typedef struct cf_update {
+    cf_update_rule rule;
+    float scale;            /* 1/iter_size (1: no scaling) */
+    float wd;               /* weight_decay · decay_mult (0: none) */
+    bool l1;
+    float rate;             /* lr · lr_mult */
+    float mu, mu2, delta, rho, corr; /* momentum, momentum2, delta, rms_decay, Adam's correction */
+} cf_update;
+
 typedef struct cf_backend_ops {
     const char *name;
     void (*gemm)(cf_backend *be, bool ta, bool tb, int M, int N, int K, float alpha, const float *A,
@@ -59,6 +76,11 @@ typedef struct cf_backend_ops {
     float (*asum)(cf_backend *be, size_t n, const float *x);
     void (*im2col)(cf_backend *be, const cf_conv_geom *g, const float *im, float *col);
     void (*col2im)(cf_backend *be, const cf_conv_geom *g, const float *col, float *im);
+    /* The whole update of one param in place (w, g, h and, for AdaDelta
+     * and Adam, h2); NULL: the solver runs its own loops on host pointers
+     * (the CPU).  A device backend fills it so weights, gradients and
+     * history never leave the device. */
+    void (*update)(cf_backend *be, const cf_update *u, size_t n, float *w, float *g, float *h, float *h2);
     void (*set_threads)(cf_backend *be, int n);
     void (*destroy)(cf_backend *be); /* frees impl; NULL when there is nothing to free */
 } cf_backend_ops;

@@ -916,10 +916,20 @@ void cf_net_backward(cf_net *net)
     }
 }
 
+/* With a GPU backend a gradient whose newest copy is on the device (the
+ * last update ran there) is cleared there, instead of being copied to the
+ * host to be cleared and back again by the next GPU backward pass. */
 void cf_net_clear_param_diffs(cf_net *net)
 {
-    for (int i = 0; i < net->nparams; i++)
-        if (net->params[i].owner == i) cf_set(net->be, net->params[i].blob->count, 0, cf_blob_mdiff(net->params[i].blob));
+    for (int i = 0; i < net->nparams; i++) {
+        if (net->params[i].owner != i) continue;
+        cf_blob *b = net->params[i].blob;
+        cf_mem_head head = b->diff->head;
+        float *d = cf_backend_is_gpu(net->be) && (head == CF_MEM_DEVICE || head == CF_MEM_SYNCED)
+                       ? cf_blob_gpu_mdiff(net->be, b) : NULL;
+        if (d) cf_set(cf_backend_gpu(net->be), b->count, 0, d);
+        else cf_set(net->be, b->count, 0, cf_blob_mdiff(b));
+    }
 }
 
 int cf_net_blob_id(const cf_net *net, const char *name)

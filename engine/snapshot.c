@@ -228,11 +228,11 @@ static void write_solver(writer *w, const cf_solver *s)
     for (int i = 0; i < net->nparams; i++) {
         char *p;
         if (s->history[i]) {
-            put_blob(w, p = pathf("solver/history/%d", i), net->params[i].blob, s->history[i]);
+            put_blob(w, p = pathf("solver/history/%d", i), s->history[i], cf_blob_data(s->history[i]));
             free(p);
         }
         if (s->history2[i]) {
-            put_blob(w, p = pathf("solver/history2/%d", i), net->params[i].blob, s->history2[i]);
+            put_blob(w, p = pathf("solver/history2/%d", i), s->history2[i], cf_blob_data(s->history2[i]));
             free(p);
         }
     }
@@ -729,7 +729,7 @@ static void blob_dims(const cf_blob *b, hsize_t *d)
     for (int i = 0; i < b->naxes; i++) d[i] = (hsize_t)b->shape[i];
 }
 
-static int check_history(const cf_solver *s, hid_t f, const char *path, const char *which, float **h, cf_error *err)
+static int check_history(const cf_solver *s, hid_t f, const char *path, const char *which, cf_blob **h, cf_error *err)
 {
     for (int i = 0; i < s->net->nparams; i++) {
         if (!h[i]) continue;
@@ -831,12 +831,14 @@ static int restore_losses(cf_solver *s, hid_t f)
            get(f, "solver/loss/smoothed", H5T_NATIVE_FLOAT, &s->smoothed_loss);
 }
 
-static int restore_history(cf_solver *s, hid_t f, const char *which, float **h)
+/* Into the host side (marked newest: a device copy is refreshed on its
+ * next use). */
+static int restore_history(cf_solver *s, hid_t f, const char *which, cf_blob **h)
 {
     for (int i = 0; i < s->net->nparams; i++) {
         if (!h[i]) continue;
         char *p = pathf("solver/%s/%d", which, i);
-        int rc = get(f, p, H5T_NATIVE_FLOAT, h[i]);
+        int rc = get(f, p, H5T_NATIVE_FLOAT, cf_blob_mdata(h[i]));
         free(p);
         if (rc) return -1;
     }

@@ -218,6 +218,24 @@ static int read_state(cf_node *st, cf_net_opts *o, const char **stages, cf_error
     return 0;
 }
 
+/* A zeroed history blob shaped as param p (its host side allocated now,
+ * so that running out of memory is reported here, not in the update). */
+static cf_blob *history_blob(const cf_blob *p, cf_error *err)
+{
+    cf_blob *h = cf_blob_new(p->name);
+    if (cf_blob_reshape_like(h, p, err)) {
+        cf_blob_free(h);
+        return NULL;
+    }
+    if (!cf_blob_mdata(h)) {
+        cf_blob_free(h);
+        cf_error_set(err, CF_ERUNTIME, "out of memory for the solver history of '%s' (%zu values)",
+                     p->name ? p->name : "a param", p->count);
+        return NULL;
+    }
+    return h;
+}
+
 cf_solver *cf_solver_new(cf_node *sc, cf_node *nc, const cf_solver_opts *opts, cf_error *err)
 {
     cf_solver *s = calloc(1, sizeof *s);
@@ -250,11 +268,12 @@ cf_solver *cf_solver_new(cf_node *sc, cf_node *nc, const cf_solver_opts *opts, c
 
     s->history = calloc((size_t)s->net->nparams + 1, sizeof *s->history);
     s->history2 = calloc((size_t)s->net->nparams + 1, sizeof *s->history2);
+    if (!s->history || !s->history2) abort();
     for (int i = 0; i < s->net->nparams; i++) {
         if (s->net->params[i].owner != i) continue;
-        size_t n = s->net->params[i].blob->count;
-        s->history[i] = calloc(n + 1, sizeof(float));
-        if (s->type == CF_ADAM || s->type == CF_ADADELTA) s->history2[i] = calloc(n + 1, sizeof(float));
+        if (!(s->history[i] = history_blob(s->net->params[i].blob, err))) goto fail;
+        if ((s->type == CF_ADAM || s->type == CF_ADADELTA) && !(s->history2[i] = history_blob(s->net->params[i].blob, err)))
+            goto fail;
     }
     s->losses = calloc((size_t)s->average_loss, sizeof(float));
     return s;
@@ -266,10 +285,10 @@ fail:
 void cf_solver_free(cf_solver *s)
 {
     if (!s) return;
-    if (s->net && s->history)
+    if (s->net && s->history && s->history2)
         for (int i = 0; i < s->net->nparams; i++) {
-            free(s->history[i]);
-            free(s->history2[i]);
+            cf_blob_free(s->history[i]);
+            cf_blob_free(s->history2[i]);
         }
     free(s->history);
     free(s->history2);
@@ -322,34 +341,98 @@ double cf_solver_lr(const cf_solver *s)
 
 /* ---- the update ---- */
 
+/* backend.h's cf_update_rule names the solver types in the same order. */
+_Static_assert((int)CF_UPD_SGD == (int)CF_SGD && (int)CF_UPD_NESTEROV == (int)CF_NESTEROV &&
+                   (int)CF_UPD_ADAGRAD == (int)CF_ADAGRAD && (int)CF_UPD_RMSPROP == (int)CF_RMSPROP &&
+                   (int)CF_UPD_ADADELTA == (int)CF_ADADELTA && (int)CF_UPD_ADAM == (int)CF_ADAM,
+               "cf_update_rule follows cf_solver_type");
+
+/* The device backend that updates param i, or NULL for the host.  A GPU
+ * backend updates on the device every param whose gradient is there (the
+ * last writer of the diff was a GPU pass, or nobody wrote since the two
+ * sides were synced); a gradient a host layer computed is updated on the
+ * host rather than copied over and back.  Either way the blob memory
+ * (blob.h) moves the weights and the history to the side that runs. */
+static cf_backend *update_device(const cf_solver *s, int i)
+{
+    cf_backend *be = s->net->be;
+    if (!cf_backend_is_gpu(be) || !cf_backend_gpu(be)->ops->update) return NULL;
+    cf_mem_head head = s->net->params[i].blob->diff->head;
+    return head == CF_MEM_DEVICE || head == CF_MEM_SYNCED ? cf_backend_gpu(be) : NULL;
+}
+
+static bool clipped(const cf_solver *s, int i)
+{
+    const cf_net_param *p = &s->net->params[i];
+    return p->owner == i && p->lr_mult != 0;
+}
+
+/* Global L2 norm over every learnable gradient; past clip_gradients all
+ * are scaled by clip_gradients / norm.  Each param's sum of squares and
+ * scaling run where its gradient is. */
 static void clip(cf_solver *s)
 {
     if (s->clip_gradients < 0) return;
     double sumsq = 0;
     cf_net *n = s->net;
     for (int i = 0; i < n->nparams; i++) {
-        if (n->params[i].owner != i || n->params[i].lr_mult == 0) continue;
-        const float *g = cf_blob_diff(n->params[i].blob);
-        sumsq += cf_dot(n->be, n->params[i].blob->count, g, g);
+        if (!clipped(s, i)) continue;
+        cf_backend *dev = update_device(s, i);
+        const cf_blob *b = n->params[i].blob;
+        const float *g = dev ? cf_blob_gpu_diff(n->be, b) : NULL;
+        if (g) sumsq += cf_dot(dev, b->count, g, g);
+        else g = cf_blob_diff(b), sumsq += cf_dot(n->be, b->count, g, g);
     }
     double norm = sqrt(sumsq);
     if (norm <= s->clip_gradients) return;
     float f = (float)(s->clip_gradients / norm);
-    for (int i = 0; i < n->nparams; i++)
-        if (n->params[i].owner == i && n->params[i].lr_mult != 0)
-            cf_scal(n->be, n->params[i].blob->count, f, cf_blob_mdiff(n->params[i].blob));
+    for (int i = 0; i < n->nparams; i++) {
+        if (!clipped(s, i)) continue;
+        cf_backend *dev = update_device(s, i);
+        cf_blob *b = n->params[i].blob;
+        float *g = dev ? cf_blob_gpu_mdiff(n->be, b) : NULL;
+        if (g) cf_scal(dev, b->count, f, g);
+        else cf_scal(n->be, b->count, f, cf_blob_mdiff(b));
+    }
+}
+
+/* Param i on the device: true when it ran there (false, nothing done,
+ * when a device buffer could not be had: the host does it then). */
+static bool update_on_device(cf_solver *s, cf_backend *dev, int i, const cf_update *u)
+{
+    cf_backend *be = s->net->be;
+    cf_blob *p = s->net->params[i].blob;
+    float *w = cf_blob_gpu_mdata(be, p), *g = cf_blob_gpu_mdiff(be, p), *h = cf_blob_gpu_mdata(be, s->history[i]);
+    float *h2 = s->history2[i] ? cf_blob_gpu_mdata(be, s->history2[i]) : NULL;
+    if (!w || !g || !h || (s->history2[i] && !h2)) return false;
+    dev->ops->update(dev, u, p->count, w, g, h, h2);
+    return true;
 }
 
 static void update_param(cf_solver *s, int i, double rate)
 {
     cf_net_param *p = &s->net->params[i];
     size_t n = p->blob->count;
-    float *w = cf_blob_mdata(p->blob), *g = cf_blob_mdiff(p->blob);
-    float *h = s->history[i], *h2 = s->history2[i];
     float r = (float)(rate * p->lr_mult);
     float wd = (float)(s->weight_decay * p->decay_mult);
     float mu = (float)s->momentum, delta = (float)s->delta;
+    cf_backend *dev = update_device(s, i);
+    if (dev) {
+        cf_update u = {.rule = (cf_update_rule)s->type,
+                       .scale = s->iter_size > 1 ? 1.0f / (float)s->iter_size : 1.0f,
+                       .wd = wd, .l1 = s->l1, .rate = r, .mu = mu, .mu2 = (float)s->momentum2, .delta = delta,
+                       .rho = (float)s->rms_decay, .corr = 1};
+        if (s->type == CF_ADAM) { /* as the host computes it below */
+            float b1 = mu, b2 = (float)s->momentum2;
+            double t = s->iter + 1;
+            u.corr = (float)(sqrt(1 - pow(b2, t)) / (1 - pow(b1, t)));
+        }
+        if (update_on_device(s, dev, i, &u)) return;
+    }
 
+    /* the host: every line below is what the CPU has always run */
+    float *w = cf_blob_mdata(p->blob), *g = cf_blob_mdiff(p->blob);
+    float *h = cf_blob_mdata(s->history[i]), *h2 = s->history2[i] ? cf_blob_mdata(s->history2[i]) : NULL;
     if (s->iter_size > 1) cf_scal(s->net->be, n, 1.0f / (float)s->iter_size, g);
     if (wd != 0) {
         if (s->l1)

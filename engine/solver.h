@@ -18,6 +18,10 @@
  *   param: clip (global L2 norm > clip_gradients → scale all), normalise
  *   (÷ iter_size), regularise (L2: g += λ·decay_mult·w; L1: g += λ·decay_mult·sign w),
  *   update with the solver's rule at rate lr·lr_mult, and w −= update.
+ * With a GPU backend (engine/cuda) each param whose gradient is on the
+ * device is updated there (backend.h's update op: clipping, scaling,
+ * regularisation and the rule), its history with it; a param whose
+ * gradient the host computed is updated on the host.
  *
  * The solver never prints; front ends read its state (iter, loss, lr) and
  * the results of cf_solver_test.  Randomness comes from one generator
@@ -134,8 +138,12 @@ typedef struct cf_solver {
     /* state (what a snapshot saves) */
     int iter;
     int current_step;       /* multistep position */
-    float **history;        /* per param: solver history (momentum, ...) */
-    float **history2;       /* second history (Adam, AdaDelta) or NULL */
+    /* Per owned param i: the solver history (momentum, ...) and the second
+     * one (Adam, AdaDelta; else NULL), blobs shaped as the param so that
+     * they live where the update runs (on the device with a GPU backend)
+     * and are read on the host through the blob API (snapshots). */
+    cf_blob **history;
+    cf_blob **history2;
     double lr_scale;        /* set from a front end: lr = policy × lr_scale */
 
     /* loss smoothing over the last average_loss iterations */

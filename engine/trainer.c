@@ -480,7 +480,7 @@ int cf_trainer_stats(const cf_solver *s, cf_blob_stat *out, int max)
             for (int k = 0; k < net->nparams; k++)
                 if (net->params[k].blob == pb) pi = net->params[k].owner;
             if (pi >= 0 && s->history && s->history[pi] && s->type == CF_SGD)
-                b->update_norm = (float)sqrt(sum_squares(s->history[pi], pb->count));
+                b->update_norm = (float)sqrt(sum_squares(cf_blob_data(s->history[pi]), pb->count));
         }
     }
     return n;

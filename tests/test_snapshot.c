@@ -207,8 +207,8 @@ Test(snapshot, round_trip_restores_weights_history_iter_rng_and_losses)
     for (int i = 0; i < a->net->nparams; i++) {
         size_t n = a->net->params[i].blob->count * sizeof(float);
         cr_assert_not_null(a->history[i]);
-        cr_assert_eq(memcmp(a->history[i], b->history[i], n), 0, "history %d", i);
-        cr_assert_eq(memcmp(a->history2[i], b->history2[i], n), 0, "history2 %d", i);
+        cr_assert_eq(memcmp(cf_blob_data(a->history[i]), cf_blob_data(b->history[i]), n), 0, "history %d", i);
+        cr_assert_eq(memcmp(cf_blob_data(a->history2[i]), cf_blob_data(b->history2[i]), n), 0, "history2 %d", i);
     }
     cr_assert_eq(b->iter, 5);
     cr_assert_eq(b->current_step, 3);

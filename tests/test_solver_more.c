@@ -248,9 +248,9 @@ static void same_state(cf_solver *a, cf_solver *b, const char *what)
         const cf_blob *pa = a->net->params[i].blob, *pb = b->net->params[i].blob;
         size_t n = pa->count * sizeof(float);
         cr_assert_eq(memcmp(cf_blob_data(pa), cf_blob_data(pb), n), 0, "%s: param %d", what, i);
-        cr_assert_eq(memcmp(a->history[i], b->history[i], n), 0, "%s: history %d", what, i);
+        cr_assert_eq(memcmp(cf_blob_data(a->history[i]), cf_blob_data(b->history[i]), n), 0, "%s: history %d", what, i);
         cr_assert_eq(!a->history2[i], !b->history2[i], "%s: history2 %d presence", what, i);
-        if (a->history2[i]) cr_assert_eq(memcmp(a->history2[i], b->history2[i], n), 0, "%s: history2 %d", what, i);
+        if (a->history2[i]) cr_assert_eq(memcmp(cf_blob_data(a->history2[i]), cf_blob_data(b->history2[i]), n), 0, "%s: history2 %d", what, i);
     }
     cr_assert_eq(a->iter, b->iter, "%s: iteration", what);
 }

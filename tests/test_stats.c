@@ -257,7 +257,7 @@ Test(stats, every_row_after_training_steps)
             for (int k = 0; k < s->net->nparams; k++)
                 if (s->net->params[k].blob == pb) owner = s->net->params[k].owner;
             cr_assert_geq(owner, 0);
-            double upd = l2(s->history[owner], pb->count);
+            double upd = l2(cf_blob_data(s->history[owner]), pb->count);
             cr_assert(upd > 0, "%s has moved", what);
             cr_assert_float_eq(r->update_norm, upd, 1e-5 * upd, "%s update %g vs %g", what, r->update_norm, upd);
         }

@@ -147,6 +147,24 @@ bool cf_cuda_workspace(cf_cuda *cu, size_t bytes)
     return true;
 }
 
+bool cf_cuda_buf_reserve(cf_cuda_buf *b, size_t bytes)
+{
+    if (bytes <= b->bytes && b->p) return true;
+    void *p = cf_cuda_malloc(bytes ? bytes : 1);
+    if (!p) return false;
+    cf_cuda_free(b->p, b->bytes);
+    b->p = p;
+    b->bytes = bytes ? bytes : 1;
+    return true;
+}
+
+void cf_cuda_buf_free(cf_cuda_buf *b)
+{
+    cf_cuda_free(b->p, b->bytes);
+    b->p = NULL;
+    b->bytes = 0;
+}
+
 bool cf_cudnn_tensor4(cudnnTensorDescriptor_t d, int n, int c, int h, int w)
 {
     return cf_cuda_dnn(cudnnSetTensor4dDescriptor(d, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, c, h, w),
@@ -238,6 +256,15 @@ static void cu_col2im(cf_backend *be, const cf_conv_geom *g, const float *col, f
     cf_cuda_rt((cudaError_t)cf_cuk_col2im(&k, col, im), "col2im kernel");
 }
 
+/* The solver's update of one param on the device (kernels.cu). */
+static void cu_update(cf_backend *be, const cf_update *u, size_t n, float *w, float *g, float *h, float *h2)
+{
+    (void)be;
+    cf_cuk_update_args k = {.rule = (int)u->rule, .scale = u->scale, .wd = u->wd, .l1 = u->l1, .rate = u->rate,
+                            .mu = u->mu, .mu2 = u->mu2, .delta = u->delta, .rho = u->rho, .corr = u->corr};
+    cf_cuda_rt((cudaError_t)cf_cuk_solver_update(n, &k, w, g, h, h2), "solver update kernel");
+}
+
 static void cu_set_threads(cf_backend *be, int n)
 {
     (void)be;
@@ -269,6 +296,7 @@ static const cf_backend_ops cuda_ops = {
     .asum = cu_asum,
     .im2col = cu_im2col,
     .col2im = cu_col2im,
+    .update = cu_update,
     .set_threads = cu_set_threads,
     .destroy = cu_destroy,
 };

@@ -69,6 +69,17 @@ size_t cf_cuda_bytes_in_use(void);
 void *cf_cuda_malloc(size_t bytes);
 void cf_cuda_free(void *p, size_t bytes);
 
+/* A device buffer a layer keeps for itself (a saved bottom, a mask),
+ * grown on demand, contents not kept when it grows. */
+typedef struct cf_cuda_buf {
+    void *p;
+    size_t bytes;
+} cf_cuda_buf;
+/* At least `bytes` long; false (nothing recorded) when the device has no
+ * room. */
+bool cf_cuda_buf_reserve(cf_cuda_buf *b, size_t bytes);
+void cf_cuda_buf_free(cf_cuda_buf *b);
+
 /* The layer hook (cuda_layers.c): backend.h's layer_ready. */
 void cf_cuda_layer_ready(cf_layer *l);
 

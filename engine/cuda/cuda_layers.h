@@ -61,5 +61,9 @@ struct cf_cuda_impl {
 /* The implementations (one file each). */
 extern const cf_cuda_impl cf_cuda_conv, cf_cuda_pool, cf_cuda_ip, cf_cuda_relu, cf_cuda_sigmoid, cf_cuda_tanh,
     cf_cuda_softmax, cf_cuda_softmax_loss;
+extern const cf_cuda_impl cf_cuda_lrn;                                                     /* cudnn_lrn.c */
+extern const cf_cuda_impl cf_cuda_power, cf_cuda_absval, cf_cuda_elu, cf_cuda_bnll, cf_cuda_dropout; /* cuda_neuron.c */
+extern const cf_cuda_impl cf_cuda_eltwise, cf_cuda_concat, cf_cuda_split;                  /* cuda_join.c */
+extern const cf_cuda_impl cf_cuda_scale, cf_cuda_bias;                                     /* cuda_scale.c */
 
 #endif

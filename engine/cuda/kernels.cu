@@ -129,6 +129,182 @@ __global__ void swl_grad_k(size_t outer, size_t C, size_t inner, const float *pr
     }
 }
 
+__global__ void mul_k(size_t n, const float *a, const float *b, float *y)
+{
+    GRID_LOOP(i, n) y[i] = a[i] * b[i];
+}
+
+__global__ void div_mul_k(size_t n, const float *dy, const float *y, const float *x, float *dx)
+{
+    GRID_LOOP(i, n) dx[i] = dy[i] * y[i] / x[i];
+}
+
+__global__ void max_step_k(size_t n, int b, const float *x, float *y, int *arg)
+{
+    GRID_LOOP(i, n) {
+        if (b == 0) {
+            y[i] = x[i];
+            arg[i] = 0;
+        } else if (x[i] > y[i]) {
+            y[i] = x[i];
+            arg[i] = b;
+        }
+    }
+}
+
+__global__ void max_grad_k(size_t n, int b, const int *arg, const float *dy, float *dx)
+{
+    GRID_LOOP(i, n) dx[i] = arg[i] == b ? dy[i] : 0.0f;
+}
+
+struct neuron_p {
+    float a, b, c;
+};
+
+/* BNLL's clip of x before e^x in the gradient (bnll.c). */
+#define BNLL_CLIP 50.0f
+
+__global__ void neuron_fwd_k(int kind, size_t n, neuron_p p, const float *x, float *y)
+{
+    GRID_LOOP(i, n) {
+        float v = x[i], out = 0.0f;
+        switch (kind) {
+        case CF_CUK_POWER: /* p = (power, scale, shift) */
+            if (p.a * p.b == 0) out = p.a == 0 ? 1.0f : powf(p.c, p.a);
+            else if (p.a == 1) out = p.c + p.b * v;
+            else out = powf(p.c + p.b * v, p.a);
+            break;
+        case CF_CUK_ABSVAL: out = v < 0 ? -v : v; break;
+        case CF_CUK_ELU: out = v > 0 ? v : p.a * expm1f(v); break;
+        case CF_CUK_BNLL: out = v > 0 ? v + log1pf(expf(-v)) : log1pf(expf(v)); break;
+        }
+        y[i] = out;
+    }
+}
+
+__global__ void neuron_bwd_k(int kind, size_t n, neuron_p p, const float *x, const float *y, const float *dy,
+                             float *dx)
+{
+    GRID_LOOP(i, n) {
+        float out = 0.0f;
+        switch (kind) {
+        case CF_CUK_POWER: {
+            float ds = p.a * p.b;
+            if (ds == 0) out = 0.0f;
+            else if (p.a == 1) out = dy[i] * ds;
+            else if (p.a == 2) out = dy[i] * ds * (p.c + p.b * x[i]);
+            else out = dy[i] * ds * powf(p.c + p.b * x[i], p.a - 1);
+            break;
+        }
+        case CF_CUK_ABSVAL: {
+            float v = x[i];
+            out = v > 0 ? dy[i] : v < 0 ? -dy[i] : 0.0f;
+            break;
+        }
+        case CF_CUK_ELU: out = dy[i] * (x[i] > 0 ? 1.0f : p.a + y[i]); break;
+        case CF_CUK_BNLL: {
+            float ex = expf(fminf(x[i], BNLL_CLIP));
+            out = dy[i] * ex / (ex + 1.0f);
+            break;
+        }
+        }
+        dx[i] = out;
+    }
+}
+
+__global__ void scale_fwd_k(size_t outer, size_t dim, size_t inner, const float *x, const float *s, const float *b,
+                            float *y)
+{
+    GRID_LOOP(t, outer * dim * inner) {
+        size_t d = t / inner % dim;
+        float v = s ? x[t] * s[d] : x[t];
+        y[t] = b ? v + b[d] : v;
+    }
+}
+
+__global__ void scale_dx_k(size_t outer, size_t dim, size_t inner, const float *dy, const float *s, float *dx)
+{
+    GRID_LOOP(t, outer * dim * inner) dx[t] = dy[t] * s[t / inner % dim];
+}
+
+/* One block per entry d: its threads sum over (o, i) in double, then a
+ * tree in shared memory (fixed order: the result does not depend on
+ * scheduling). */
+__global__ void channel_grads_k(size_t outer, size_t dim, size_t inner, const float *dy, const float *x, float *ds,
+                                bool acc_s, float *db, bool acc_b)
+{
+    __shared__ double ss[threads], sb[threads];
+    size_t d = blockIdx.x, m = outer * inner;
+    double a = 0, c = 0;
+    for (size_t k = threadIdx.x; k < m; k += blockDim.x) {
+        size_t at = (k / inner * dim + d) * inner + k % inner;
+        if (ds) a += (double)dy[at] * x[at];
+        c += dy[at];
+    }
+    ss[threadIdx.x] = a;
+    sb[threadIdx.x] = c;
+    __syncthreads();
+    for (int h = threads / 2; h > 0; h /= 2) {
+        if ((int)threadIdx.x < h) {
+            ss[threadIdx.x] += ss[threadIdx.x + h];
+            sb[threadIdx.x] += sb[threadIdx.x + h];
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        if (ds) ds[d] = acc_s ? ds[d] + (float)ss[0] : (float)ss[0];
+        if (db) db[d] = acc_b ? db[d] + (float)sb[0] : (float)sb[0];
+    }
+}
+
+/* The solver rules, one thread per parameter, in the host's order of
+ * operations (solver.c) so that the two agree to rounding. */
+template <int RULE>
+__global__ void update_k(size_t n, cf_cuk_update_args u, float *w, float *g, float *h, float *h2)
+{
+    GRID_LOOP(k, n) {
+        float gk = g[k], wk = w[k];
+        if (u.scale != 1.0f) gk *= u.scale;
+        if (u.wd != 0.0f) gk += u.l1 ? u.wd * (float)((wk > 0) - (wk < 0)) : u.wd * wk;
+        g[k] = gk;
+        float hk = h[k];
+        switch (RULE) {
+        case 0: /* SGD */
+            hk = u.mu * hk + u.rate * gk;
+            wk -= hk;
+            break;
+        case 1: { /* Nesterov */
+            float prev = hk;
+            hk = u.mu * hk + u.rate * gk;
+            wk -= (1 + u.mu) * hk - u.mu * prev;
+            break;
+        }
+        case 2: /* AdaGrad */
+            hk += gk * gk;
+            wk -= u.rate * gk / (sqrtf(hk) + u.delta);
+            break;
+        case 3: /* RMSProp */
+            hk = u.rho * hk + (1 - u.rho) * gk * gk;
+            wk -= u.rate * gk / (sqrtf(hk) + u.delta);
+            break;
+        case 4: { /* AdaDelta */
+            hk = u.mu * hk + (1 - u.mu) * gk * gk;
+            float step = gk * sqrtf((h2[k] + u.delta) / (hk + u.delta));
+            h2[k] = u.mu * h2[k] + (1 - u.mu) * step * step;
+            wk -= u.rate * step;
+            break;
+        }
+        case 5: /* Adam */
+            hk = u.mu * hk + (1 - u.mu) * gk;
+            h2[k] = u.mu2 * h2[k] + (1 - u.mu2) * gk * gk;
+            wk -= u.rate * u.corr * hk / (sqrtf(h2[k]) + u.delta);
+            break;
+        }
+        h[k] = hk;
+        w[k] = wk;
+    }
+}
+
 cf_cuk_status launched() { return (cf_cuk_status)cudaGetLastError(); }
 
 } // namespace
@@ -192,6 +368,93 @@ cf_cuk_status cf_cuk_softmax_loss_grad(size_t outer, size_t C, size_t inner, con
 {
     if (outer * inner == 0) return 0;
     swl_grad_k<<<blocks_for(outer * inner), threads>>>(outer, C, inner, prob, label, has_ignore, ignore, scale, dx);
+    return launched();
+}
+
+cf_cuk_status cf_cuk_mul(size_t n, const float *a, const float *b, float *y)
+{
+    if (!n) return 0;
+    mul_k<<<blocks_for(n), threads>>>(n, a, b, y);
+    return launched();
+}
+
+cf_cuk_status cf_cuk_div_mul(size_t n, const float *dy, const float *y, const float *x, float *dx)
+{
+    if (!n) return 0;
+    div_mul_k<<<blocks_for(n), threads>>>(n, dy, y, x, dx);
+    return launched();
+}
+
+cf_cuk_status cf_cuk_max_step(size_t n, int b, const float *x, float *y, int *arg)
+{
+    if (!n) return 0;
+    max_step_k<<<blocks_for(n), threads>>>(n, b, x, y, arg);
+    return launched();
+}
+
+cf_cuk_status cf_cuk_max_grad(size_t n, int b, const int *arg, const float *dy, float *dx)
+{
+    if (!n) return 0;
+    max_grad_k<<<blocks_for(n), threads>>>(n, b, arg, dy, dx);
+    return launched();
+}
+
+cf_cuk_status cf_cuk_neuron_forward(int kind, size_t n, const float *p, const float *x, float *y)
+{
+    if (!n) return 0;
+    neuron_p q = {p ? p[0] : 0, p ? p[1] : 0, p ? p[2] : 0};
+    neuron_fwd_k<<<blocks_for(n), threads>>>(kind, n, q, x, y);
+    return launched();
+}
+
+cf_cuk_status cf_cuk_neuron_backward(int kind, size_t n, const float *p, const float *x, const float *y,
+                                     const float *dy, float *dx)
+{
+    if (!n) return 0;
+    neuron_p q = {p ? p[0] : 0, p ? p[1] : 0, p ? p[2] : 0};
+    neuron_bwd_k<<<blocks_for(n), threads>>>(kind, n, q, x, y, dy, dx);
+    return launched();
+}
+
+cf_cuk_status cf_cuk_scale_forward(size_t outer, size_t dim, size_t inner, const float *x, const float *s,
+                                   const float *b, float *y)
+{
+    size_t n = outer * dim * inner;
+    if (!n) return 0;
+    scale_fwd_k<<<blocks_for(n), threads>>>(outer, dim, inner, x, s, b, y);
+    return launched();
+}
+
+cf_cuk_status cf_cuk_scale_dx(size_t outer, size_t dim, size_t inner, const float *dy, const float *s, float *dx)
+{
+    size_t n = outer * dim * inner;
+    if (!n) return 0;
+    scale_dx_k<<<blocks_for(n), threads>>>(outer, dim, inner, dy, s, dx);
+    return launched();
+}
+
+cf_cuk_status cf_cuk_channel_grads(size_t outer, size_t dim, size_t inner, const float *dy, const float *x,
+                                   float *ds, bool acc_s, float *db, bool acc_b)
+{
+    if (!dim || (!ds && !db)) return 0;
+    if (dim > 2147483647u) return (cf_cuk_status)cudaErrorInvalidValue;
+    channel_grads_k<<<(unsigned)dim, threads>>>(outer, dim, inner, dy, x, ds, acc_s, db, acc_b);
+    return launched();
+}
+
+cf_cuk_status cf_cuk_solver_update(size_t n, const cf_cuk_update_args *u, float *w, float *g, float *h, float *h2)
+{
+    if (!n) return 0;
+    unsigned nb = blocks_for(n);
+    switch (u->rule) {
+    case 0: update_k<0><<<nb, threads>>>(n, *u, w, g, h, h2); break;
+    case 1: update_k<1><<<nb, threads>>>(n, *u, w, g, h, h2); break;
+    case 2: update_k<2><<<nb, threads>>>(n, *u, w, g, h, h2); break;
+    case 3: update_k<3><<<nb, threads>>>(n, *u, w, g, h, h2); break;
+    case 4: update_k<4><<<nb, threads>>>(n, *u, w, g, h, h2); break;
+    case 5: update_k<5><<<nb, threads>>>(n, *u, w, g, h, h2); break;
+    default: return (cf_cuk_status)cudaErrorInvalidValue;
+    }
     return launched();
 }
 

@@ -47,6 +47,59 @@ cf_cuk_status cf_cuk_softmax_loss(size_t outer, size_t C, size_t inner, const fl
 cf_cuk_status cf_cuk_softmax_loss_grad(size_t outer, size_t C, size_t inner, const float *prob, const float *label,
                                        bool has_ignore, float ignore, float scale, float *dx);
 
+/* ---- more layers (cuda_neuron.c, cuda_join.c, cuda_scale.c) ---- */
+
+/* y = a·b element by element (y may be a or b). */
+cf_cuk_status cf_cuk_mul(size_t n, const float *a, const float *b, float *y);
+/* Eltwise PROD without stable_prod_grad: dx = dy·y / x. */
+cf_cuk_status cf_cuk_div_mul(size_t n, const float *dy, const float *y, const float *x, float *dx);
+/* Eltwise MAX, bottom b in turn: b = 0 copies x into y with arg = 0;
+ * later bottoms take over where x > y (strictly: the first wins ties). */
+cf_cuk_status cf_cuk_max_step(size_t n, int b, const float *x, float *y, int *arg);
+/* dx = arg = b ? dy : 0 */
+cf_cuk_status cf_cuk_max_grad(size_t n, int b, const int *arg, const float *dy, float *dx);
+
+/* Elementwise neurons with up to three parameters p[0..2]:
+ *   POWER   p = (power, scale, shift): y = (shift + scale·x)^power
+ *   ABSVAL  y = |x|
+ *   ELU     p = (alpha): y = x > 0 ? x : α(e^x − 1)
+ *   BNLL    y = log(1 + e^x)
+ * with the host layers' exact case split (power.c, absval.c, elu.c,
+ * bnll.c).  Backward reads x, y and dy as the host does (y only for ELU). */
+enum { CF_CUK_POWER, CF_CUK_ABSVAL, CF_CUK_ELU, CF_CUK_BNLL };
+cf_cuk_status cf_cuk_neuron_forward(int kind, size_t n, const float *p, const float *x, float *y);
+cf_cuk_status cf_cuk_neuron_backward(int kind, size_t n, const float *p, const float *x, const float *y,
+                                     const float *dy, float *dx);
+
+/* Scale/Bias over x read as outer × dim × inner (d = the middle index):
+ *   forward   y = x·s[d] + b[d]   (s NULL: 1; b NULL: 0; y may be x)
+ *   dx        dx = dy·s[d]
+ *   grads     ds[d] (=|+=) Σ_{o,i} dy·x,  db[d] (=|+=) Σ_{o,i} dy
+ *             (either may be NULL; sums in double, as the host) */
+cf_cuk_status cf_cuk_scale_forward(size_t outer, size_t dim, size_t inner, const float *x, const float *s,
+                                   const float *b, float *y);
+cf_cuk_status cf_cuk_scale_dx(size_t outer, size_t dim, size_t inner, const float *dy, const float *s, float *dx);
+cf_cuk_status cf_cuk_channel_grads(size_t outer, size_t dim, size_t inner, const float *dy, const float *x,
+                                   float *ds, bool acc_s, float *db, bool acc_b);
+
+/* One solver update of n parameters in place (backend.h's cf_update,
+ * field for field; rule in cf_solver_type's order): per element
+ *   g ← g·scale + wd·(l1 ? sign w : w)   (g keeps it, as on the host)
+ *   SGD       h ← μh + r·g;                       w ← w − h
+ *   Nesterov  h' ← μh + r·g;                      w ← w − ((1+μ)h' − μh)
+ *   AdaGrad   h ← h + g²;                         w ← w − r·g/(√h + δ)
+ *   RMSProp   h ← ρh + (1−ρ)g²;                   w ← w − r·g/(√h + δ)
+ *   AdaDelta  h ← μh + (1−μ)g²; u = g·√((h₂+δ)/(h+δ)); h₂ ← μh₂ + (1−μ)u²; w ← w − r·u
+ *   Adam      h ← μh + (1−μ)g; h₂ ← μ₂h₂ + (1−μ₂)g²; w ← w − r·corr·h/(√h₂ + δ)
+ * h2 is used by AdaDelta and Adam only. */
+typedef struct cf_cuk_update_args {
+    int rule;
+    float scale, wd;
+    bool l1;
+    float rate, mu, mu2, delta, rho, corr;
+} cf_cuk_update_args;
+cf_cuk_status cf_cuk_solver_update(size_t n, const cf_cuk_update_args *u, float *w, float *g, float *h, float *h2);
+
 #ifdef __cplusplus
 }
 #endif

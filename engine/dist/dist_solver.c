@@ -188,7 +188,8 @@ int cf_solver_dist_sync(cf_solver *s, cf_error *err)
         if (net->params[i].owner != i) continue;
         size_t n = net->params[i].blob->count;
         if (bcast_floats(d, cf_blob_mdata(net->params[i].blob), n, err) ||
-            bcast_floats(d, s->history[i], n, err) || bcast_floats(d, s->history2[i], n, err))
+            bcast_floats(d, cf_blob_mdata(s->history[i]), n, err) ||
+            bcast_floats(d, s->history2[i] ? cf_blob_mdata(s->history2[i]) : NULL, n, err))
             return -1;
     }
     if (sync_positions(s, d, err)) return -1;
