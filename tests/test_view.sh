@@ -7,7 +7,12 @@
 #      the end of the run, and refuse to steer it;
 #   3. a view of a run still being written follows it: lines appended to
 #      metrics.jsonl (one in two pieces, and one malformed) and to
-#      train.log appear in the panes and the status line.
+#      train.log appear in the panes and the status line;
+#   4. a run of two processes (tests/fixtures/tui/mpi2_run, from
+#      `mpirun -np 2 cafetui --headless tiny.yaml`): the ranks pane shows
+#      the last train line's reduction time, its share of the step and each
+#      rank's images/s (a one-process run has no such pane), zoomed with
+#      bars, following a line of three ranks; the summary prints them.
 # Every wait polls with a deadline; no fixed sleeps.  Exit 77 (skipped)
 # when tmux is not installed.
 set -u
@@ -93,6 +98,7 @@ screen_has "^─ loss .* test [0-9]" || fail "no test loss in the loss pane"
 screen_has "─ accuracy ─ (accuracy )?$(fmt "$acc") ◆" || fail "the last test point is not in the accuracy pane"
 screen_has 'Optimization done at iteration 500' || fail "train.log is not in the log pane"
 screen_has 'not recorded in metrics' || fail "the layers pane does not say it has nothing to show"
+screen_has '─ ranks ' && fail "a ranks pane for a run of one process"
 T send-keys -t cfview p
 wait_until "p refused as read-only" 5 screen_has '^read-only: '
 T send-keys -t cfview q
@@ -124,4 +130,33 @@ wait_until "the end of the run from train.log" 5 status_has '^ view . run stoppe
 T send-keys -t cfview q
 wait_until "q to exit" 5 screen_has '^VIEW_EXIT=0$'
 pass "follow: partial line held, new train and test lines shown, bad line counted, end seen"
+
+# 4. two processes: the ranks pane (between log and memory at 80x24)
+cp -R "$SRC/tests/fixtures/tui/mpi2_run" "$TMP/mpi2" && chmod -R u+w "$TMP/mpi2"
+P=$TMP/mpi2/metrics.jsonl
+"$BIN" view "$TMP/mpi2" >"$TMP/summary2" 2>&1 </dev/null || fail "view (summary) of the 2-rank run: $(cat "$TMP/summary2")"
+grep -q '^2 ranks: communicating 53.0% of the time (2.55 of 4.81 ms per iteration); images/s per rank while computing: 28856, 33933$' \
+    "$TMP/summary2" || fail "summary: the ranks line: $(grep ranks "$TMP/summary2")"
+view "$TMP/mpi2"
+wait_until "the 2-rank run viewed" 5 status_has '^ view . run done'
+wait_until "the ranks pane" 5 screen_has '─┬─ ranks ─ 2 ─+┬─ memory '
+# the figures of the last train line (iter 500): comm_s 0.00255, step_s 0.00481, ranks 28856 and 33933 img/s
+screen_has '│ comm  2.55 ms 53.0%   │' || fail "the reduction's time and share in the ranks pane"
+screen_has '│ step        4.81 ms   │' || fail "the step time in the ranks pane"
+screen_has '│ r0      28.9k img/s   │' && screen_has '│ r1      33.9k img/s   │' || fail "each rank's images/s in the ranks pane"
+# Tab from the loss pane: accuracy, layers, log, ranks; Enter zooms it: bars against the fastest rank
+T send-keys -t cfview Tab Tab Tab Tab Enter
+wait_until "the ranks pane zoomed, with bars" 5 screen_has '^ r1      33.9k img/s █{40}$'
+screen_has '^ r0      28.9k img/s █{34}$' || fail "rank 0's bar: 34 of the fastest's 40 cells"
+T send-keys -t cfview Escape
+# a third rank appears with the next line (a run directory used again)
+printf '%s\n' '{"type":"train","iter":600,"loss":0.02,"smoothed_loss":0.02,"lr":0.0002,"images_per_s":9000,"elapsed_s":3,"ranks":3,"comm_s":0.0123,"step_s":0.05,"comm_frac":0.246,"rank0_images_per_s":3000,"rank1_images_per_s":3100,"rank2_images_per_s":1500}' >>"$P"
+wait_until "three ranks followed" 5 screen_has '─ ranks ─ 3 '
+screen_has '│ comm  12.3 ms 24.6%   │' && screen_has '│ r2      1.50k img/s   │' || fail "the third rank's line"
+# and a run of one process after it: the pane goes
+printf '%s\n' '{"type":"train","iter":700,"loss":0.02,"smoothed_loss":0.02,"lr":0.0002,"images_per_s":9000,"elapsed_s":4}' >>"$P"
+wait_until "the ranks pane gone with a one-process line" 5 sh -c "! tmux -L '$SOCK' -f /dev/null capture-pane -p -t cfview | grep -q '─ ranks '"
+T send-keys -t cfview q
+wait_until "q to exit" 5 screen_has '^VIEW_EXIT=0$'
+pass "ranks: the reduction 2.55 ms (53.0%), r0 28.9k and r1 33.9k img/s, bars when zoomed, 3 ranks followed, gone for 1"
 echo "test_view.sh: PASS in $(($(date +%s) - START)) s"
