@@ -1,14 +1,16 @@
 /* cmd_train.c — `cafetui RECIPE`, `cafetui --headless RECIPE`,
  * `cafetui train RECIPE` / `train --solver FILE`: open a session, then
- * hand it to the TUI when there is a terminal, else to the headless
- * runner. */
+ * hand it to the TUI when there is a terminal (under mpirun: on rank 0,
+ * its controlling terminal), else to the headless runner. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "commands.h"
+#include "dist/dist.h"
 #include "headless.h"
+#include "term.h"
 #include "tui.h"
 
 int cf_report(const cf_error *err)
@@ -18,10 +20,16 @@ int cf_report(const cf_error *err)
     return err->code ? err->code : 1;
 }
 
+/* A terminal for the TUI: stdin and stdout, or under mpirun (several
+ * processes) rank 0's controlling terminal, since mpirun hands the ranks
+ * pipes; the other ranks train headless and quiet. */
 static bool can_use_tui(void)
 {
     const char *term = getenv("TERM");
-    return isatty(STDIN_FILENO) && isatty(STDOUT_FILENO) && term && term[0] && strcmp(term, "dumb");
+    if (!(term && term[0] && strcmp(term, "dumb"))) return false;
+    if (cf_term_is_tty()) return true;
+    const cf_dist *d = cf_dist_world();
+    return cf_dist_size(d) > 1 && cf_dist_rank(d) == 0 && cf_term_ctty_ok();
 }
 
 int cf_cmd_train(int argc, char **argv, int first, int force_headless)
@@ -50,7 +58,7 @@ int cf_cmd_train(int argc, char **argv, int first, int force_headless)
         cf_session_close(&s);
         return cf_report(&err);
     }
-    if (headless && !asked) fprintf(stderr, "cafetui: no terminal: running headless\n");
+    if (headless && !asked && cf_dist_rank(cf_dist_world()) == 0) fprintf(stderr, "cafetui: no terminal: running headless\n");
     rc = headless ? cf_headless_run(&s) : cf_tui_run(&s);
     cf_session_close(&s);
     return rc;

@@ -11,7 +11,12 @@
 #     on as the 1-rank run did, and a 1-rank snapshot resumes on 2 ranks;
 #   - a rank that cannot start stops the job with a message naming it;
 #     a rank whose training fails stops every rank;
-#   - SIGINT to rank 0 snapshots and stops both ranks, status 0.
+#   - SIGINT to rank 0 snapshots and stops both ranks, status 0;
+#   - `mpirun -np 2 cafetui RECIPE` in a terminal (tmux, 80x24; skipped
+#     without tmux): rank 0 trains in the TUI on mpirun's terminal, its
+#     ranks pane shows both ranks' images/s and the reduction's share, q
+#     and n stop the job (status 0), and the TUI's metrics carry the
+#     ranks' figures.
 # The shards themselves (which records each rank reads) are checked
 # record by record in test_dist.
 set -u
@@ -29,7 +34,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 MPIRUN="mpirun --oversubscribe --mca btl self,vader"
 LMDB=$SRC/tests/fixtures/data/fashion200_lmdb
 TMP=$(mktemp -d /tmp/cafetui-mpi-XXXXXX)
-trap 'rm -rf "$TMP"' EXIT
+trap 'tmux -L "cfmpi-$$" kill-server >/dev/null 2>&1; rm -rf "$TMP"' EXIT
 cd "$TMP" || exit 1
 pass=0; fail=0
 ok() { pass=$((pass + 1)); echo "ok   $1"; }
@@ -149,6 +154,31 @@ rc=$?
 if [ -n "$r0" ] && [ $rc = 0 ] && grep -q "Optimization stopped at iteration" long.out && ls long/eq_iter_*.h5 >/dev/null 2>&1 &&
    ! grep -q "rank 1" long.out; then ok "SIGINT to rank 0 snapshots and stops both ranks (status 0)"
 else bad "SIGINT to rank 0 stops both ranks" "rank 0 pid '$r0', status $rc: $(tail -n 3 long.out | tr '\n' ' ')"; fi
+
+# the TUI on rank 0, in the terminal mpirun was started from
+if command -v tmux >/dev/null 2>&1; then
+  SOCK=cfmpi-$$
+  T() { tmux -L "$SOCK" -f /dev/null "$@"; }
+  cap() { T capture-pane -p -t mpi 2>/dev/null; }
+  # wait up to $1 s for the screen to match $2
+  wait_screen() { i=0; while ! cap | grep -Eq -- "$2" && [ $i -lt $(($1 * 10)) ]; do sleep 0.1; i=$((i + 1)); done; cap | grep -Eq -- "$2"; }
+  printf '%s\n' "cd '$TMP' && LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=screen $MPIRUN -np 2 '$BIN' '$SRC/tests/fixtures/tui/tiny.yaml' --run-dir tui --threads 1 2>tui.err" \
+    'echo "MPI_EXIT=$?"' 'sleep 60' > tui.sh
+  T new-session -d -s mpi -x 80 -y 24 "sh $TMP/tui.sh"
+  if wait_screen 120 '─ ranks ─ 2 ' && wait_screen 60 '│ r1 +[0-9.]+k? img/s' && cap | grep -Eq '│ comm +[0-9.]+ (us|ms|s) [0-9.]+%' &&
+     cap | grep -Eq '│ r0 +[0-9.]+k? img/s' && cap | grep -q '^ running '; then
+    ok "rank 0's TUI under mpirun: the ranks pane with both ranks' images/s and the reduction's share"
+  else bad "rank 0's TUI under mpirun" "$(cap | tr -s ' ' | tail -n 8 | tr '\n' ';')"; fi
+  T send-keys -t mpi q
+  wait_screen 30 'snapshot before quitting' && T send-keys -t mpi n
+  if wait_screen 60 '^MPI_EXIT=0$' && grep -q "2 processes (MPI): batch 64 per rank, 128 per iteration" tui/train.log &&
+     grep -q '"ranks":2,"comm_s":' tui/metrics.jsonl && grep -q "Optimization stopped at iteration" tui/train.log; then
+    ok "q and n on rank 0's TUI stop both ranks (status 0); its log and metrics carry the ranks' figures"
+  else bad "q on rank 0's TUI stops the job" "$(cap | grep -v '^$' | tail -n 3 | tr '\n' ';') $(tail -n 2 tui.err 2>/dev/null | tr '\n' ' ')"; fi
+  T kill-server >/dev/null 2>&1
+else
+  echo "skip the TUI under mpirun: tmux is not installed"
+fi
 
 echo "mpi: $pass passed, $fail failed"
 [ $fail = 0 ]

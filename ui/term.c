@@ -2,6 +2,7 @@
 #include "term.h"
 
 #include <curses.h>
+#include <fcntl.h>
 #include <langinfo.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +16,11 @@
 static volatile sig_atomic_t screen_on;
 static int saved_stderr = -1;
 static SCREEN *screen;
+/* the controlling terminal, when it is used instead of stdin/stdout, and
+ * the process group that had the foreground before this one took it */
+static int tty_fd = -1;
+static pid_t tty_fg_before = -1;
+static FILE *tty_in, *tty_out;
 static const int fatal_signals[] = {SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL};
 #define NFATAL (sizeof fatal_signals / sizeof *fatal_signals)
 
@@ -34,6 +40,9 @@ void cf_term_restore(void)
     if (screen_on) {
         screen_on = 0;
         endwin();
+        /* the foreground back to the launcher, which the shell waits on */
+        if (tty_fd >= 0 && tty_fg_before > 0) tcsetpgrp(tty_fd, tty_fg_before);
+        tty_fg_before = -1;
     }
     if (saved_stderr >= 0) {
         fflush(stderr);
@@ -56,6 +65,49 @@ void cf_term_release_signals(void)
     for (size_t i = 0; i < NFATAL; i++) signal(fatal_signals[i], SIG_DFL);
 }
 
+bool cf_term_is_tty(void) { return isatty(STDIN_FILENO) && isatty(STDOUT_FILENO); }
+
+bool cf_term_ctty_ok(void)
+{
+    int fd = open("/dev/tty", O_RDWR | O_NOCTTY);
+    if (fd < 0) return false;
+    close(fd);
+    return true;
+}
+
+/* The controlling terminal, for a process whose stdin and stdout are
+ * pipes (rank 0 under mpirun, which forwards them).  Its process group
+ * is not the terminal's foreground one (the launcher's is), so reading
+ * keys would stop it (SIGTTIN) and setting modes would too (SIGTTOU): it
+ * takes the foreground, remembering whose it was.  The launcher then
+ * stops reading the terminal (Open MPI's mpirun reads stdin only while
+ * in the foreground), and Ctrl-C and window sizes come here. */
+static bool open_ctty(void)
+{
+    tty_fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (tty_fd < 0) return false;
+    signal(SIGTTOU, SIG_IGN); /* tcsetpgrp and tcsetattr from the background */
+    pid_t fg = tcgetpgrp(tty_fd);
+    if (fg > 0 && fg != getpgrp()) {
+        if (tcsetpgrp(tty_fd, getpgrp())) goto fail;
+        tty_fg_before = fg;
+    }
+    int fd2 = dup(tty_fd);
+    tty_in = fdopen(tty_fd, "r");
+    tty_out = fd2 >= 0 ? fdopen(fd2, "w") : NULL;
+    if (tty_in && tty_out) return true;
+    if (fd2 >= 0 && !tty_out) close(fd2);
+fail:
+    if (tty_fg_before > 0) tcsetpgrp(tty_fd, tty_fg_before);
+    tty_fg_before = -1;
+    if (tty_in) fclose(tty_in); /* closes tty_fd */
+    else close(tty_fd);
+    if (tty_out) fclose(tty_out);
+    tty_in = tty_out = NULL;
+    tty_fd = -1;
+    return false;
+}
+
 bool cf_term_start(cf_view *v)
 {
     static bool hooked;
@@ -63,7 +115,14 @@ bool cf_term_start(cf_view *v)
         atexit(cf_term_restore);
         hooked = true;
     }
-    screen = newterm(NULL, stdout, stdin);
+    if (cf_term_is_tty()) screen = newterm(NULL, stdout, stdin);
+    else if (open_ctty()) {
+        screen = newterm(NULL, tty_out, tty_in);
+        if (!screen && tty_fg_before > 0) {
+            tcsetpgrp(tty_fd, tty_fg_before);
+            tty_fg_before = -1;
+        }
+    } else screen = NULL;
     if (!screen) return false;
     set_term(screen);
     screen_on = 1;

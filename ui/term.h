@@ -25,8 +25,16 @@ bool cf_env_on(const char *name);
 /* Whether to draw with ASCII only: CAFETUI_ASCII, or a locale that is
  * not UTF-8 (call after setlocale). */
 bool cf_term_ascii(void);
-/* Take the screen; sets v->color.  False when the terminal cannot be
- * driven (nothing changed then). */
+/* Whether stdin and stdout are a terminal. */
+bool cf_term_is_tty(void);
+/* Whether the process has a controlling terminal it can open (/dev/tty):
+ * under mpirun on the launching host, rank 0 has the launcher's, though
+ * its stdin and stdout are pipes. */
+bool cf_term_ctty_ok(void);
+/* Take the screen; sets v->color.  The screen is stdin/stdout when they
+ * are a terminal, else the controlling terminal, whose foreground process
+ * group this process then takes until cf_term_restore gives it back.
+ * False when the terminal cannot be driven (nothing changed then). */
 bool cf_term_start(cf_view *v);
 /* Give the screen back (endwin) and stderr; the fatal-signal handlers
  * stay until cf_term_release_signals. */
