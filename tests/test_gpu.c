@@ -5,7 +5,9 @@
  * largest magnitude in each blob (tops, bottom diffs, param diffs), and
  * the GPU layer must say it ran on the GPU (or on the host, for the
  * configurations that fall back).  The backend's math is checked op by
- * op, and a short LeNet must learn on the GPU and start from the CPU's
+ * op, every solver type's update on the device against the host's (a few
+ * iterations, same weights and gradients, weights and history compared),
+ * and a short LeNet must learn on the GPU and start from the CPU's
  * loss.  With no usable CUDA device every test is skipped, saying why. */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -56,14 +58,20 @@ static cf_blob *copy_of(const cf_blob *src)
     return b;
 }
 
-static cf_layer *make(const char *yaml, cf_backend *be, cf_blob **bottom, int nb, cf_blob **top, int nt)
+static cf_layer *make_with(const char *yaml, cf_phase phase, cf_backend *be, cf_rng *rng, cf_blob **bottom, int nb,
+                           cf_blob **top, int nt)
 {
     cf_error err;
     char buf[2048];
-    cf_layer *l = cf_layer_create(tu_yaml(yaml), CF_TRAIN, be, tu_rng(), &err);
+    cf_layer *l = cf_layer_create(tu_yaml(yaml), phase, be, rng, &err);
     if (!l || cf_layer_setup(l, bottom, nb, top, nt, &err))
         cr_assert_fail("layer setup failed: %s", cf_error_str(&err, buf, sizeof buf));
     return l;
+}
+
+static cf_layer *make(const char *yaml, cf_backend *be, cf_blob **bottom, int nb, cf_blob **top, int nt)
+{
+    return make_with(yaml, CF_TRAIN, be, tu_rng(), bottom, nb, top, nt);
 }
 
 enum { ON_GPU, ON_HOST, NOT_WRAPPED };
@@ -76,6 +84,9 @@ typedef struct {
     bool inplace;       /* top 0 is bottom 0 */
     float loss_weight;  /* > 0: a loss (top 0's diff is the weight), else random top diffs */
     int where;
+    uint64_t seed;      /* != 0: each side draws from a generator of its own seeded so (Dropout) */
+    cf_phase phase;     /* CF_TRAIN unless set */
+    void (*prep)(cf_layer *l); /* called on the CPU layer before its params are copied */
 } layer_case;
 
 /* Same random top diffs on both sides. */
@@ -101,9 +112,13 @@ static void check_layer(layer_case *c)
         tc[i] = cf_blob_new("top");
         tg[i] = cf_blob_new("top");
     }
-    cf_layer *lc = make(c->yaml, tu_backend(), bc, c->nb, tc, c->nt);
-    cf_layer *lg = make(c->yaml, g, bg, c->nb, tg, c->nt);
+    cf_rng rc, rg; /* same seed, same draws on both sides */
+    cf_rng_seed(&rc, c->seed);
+    cf_rng_seed(&rg, c->seed);
+    cf_layer *lc = make_with(c->yaml, c->phase, tu_backend(), c->seed ? &rc : tu_rng(), bc, c->nb, tc, c->nt);
+    cf_layer *lg = make_with(c->yaml, c->phase, g, c->seed ? &rg : tu_rng(), bg, c->nb, tg, c->nt);
     cr_assert_eq(lg->nparam, lc->nparam);
+    if (c->prep) c->prep(lc);
     for (int p = 0; p < lc->nparam; p++)
         memcpy(cf_blob_mdata(lg->param[p]), cf_blob_data(lc->param[p]), lc->param[p]->count * sizeof(float));
 
@@ -135,6 +150,9 @@ static void check_layer(layer_case *c)
     for (int p = 0; p < lc->nparam; p++) {
         snprintf(what, sizeof what, "param %d diff", p);
         assert_close(what, cf_blob_diff(lg->param[p]), cf_blob_diff(lc->param[p]), lc->param[p]->count);
+        /* and what forward may change in them (BatchNorm's running sums) */
+        snprintf(what, sizeof what, "param %d data", p);
+        assert_close(what, cf_blob_data(lg->param[p]), cf_blob_data(lc->param[p]), lc->param[p]->count);
     }
     /* forward again: plans are reused, and a failure recorded during
      * backward (none expected) would surface here */
@@ -336,6 +354,247 @@ Test(gpu_layers, softmax_loss_bad_label_gives_the_host_error)
     cf_layer_free(lg);
 }
 
+/* ---- more layers: LRN, neurons, Dropout, joins, Scale/Bias, BatchNorm ---- */
+
+Test(gpu_layers, lrn_across_channels)
+{
+    layer_case c = {.yaml = "{name: n, type: LRN, lrn_param: {local_size: 5, alpha: 0.0001, beta: 0.75}}", .nb = 1,
+                    .nt = 1, .in = {rnd(4, (int[]){2, 7, 4, 5}, 40)}, .prop = {true}, .where = ON_GPU};
+    check_layer(&c);
+}
+
+Test(gpu_layers, lrn_across_channels_k2_size3)
+{
+    layer_case c = {.yaml = "{name: n, type: LRN, lrn_param: {local_size: 3, alpha: 0.5, beta: 0.6, k: 2}}", .nb = 1,
+                    .nt = 1, .in = {tu_blob("x", 4, (int[]){2, 4, 3, 3}, -2, 2, 41)}, .prop = {true}, .where = ON_GPU};
+    check_layer(&c);
+}
+
+Test(gpu_layers, lrn_within_channel_stays_on_the_host)
+{
+    layer_case c = {.yaml = "{name: n, type: LRN, lrn_param: {local_size: 3, norm_region: WITHIN_CHANNEL}}", .nb = 1,
+                    .nt = 1, .in = {rnd(4, (int[]){2, 3, 5, 5}, 42)}, .prop = {true}, .where = NOT_WRAPPED};
+    check_layer(&c);
+}
+
+Test(gpu_layers, power_square)
+{
+    layer_case c = {.yaml = "{name: p, type: Power, power_param: {power: 2, scale: 0.5, shift: 1}}", .nb = 1, .nt = 1,
+                    .in = {rnd(3, (int[]){3, 4, 5}, 43)}, .prop = {true}, .where = ON_GPU};
+    check_layer(&c);
+}
+
+Test(gpu_layers, power_fractional)
+{
+    layer_case c = {.yaml = "{name: p, type: Power, power_param: {power: 0.5, scale: 2, shift: 3}}", .nb = 1, .nt = 1,
+                    .in = {rnd(2, (int[]){6, 7}, 44)}, .prop = {true}, .where = ON_GPU};
+    check_layer(&c);
+}
+
+Test(gpu_layers, power_linear_in_place)
+{
+    layer_case c = {.yaml = "{name: p, type: Power, power_param: {scale: -1.5, shift: 0.25}}", .nb = 1, .nt = 1,
+                    .in = {rnd(2, (int[]){6, 7}, 45)}, .prop = {true}, .inplace = true, .where = ON_GPU};
+    check_layer(&c);
+}
+
+/* In place with a gradient that reads x: the host keeps the copy. */
+Test(gpu_layers, power_cube_in_place_stays_on_the_host)
+{
+    layer_case c = {.yaml = "{name: p, type: Power, power_param: {power: 3}}", .nb = 1, .nt = 1,
+                    .in = {rnd(2, (int[]){4, 5}, 46)}, .prop = {true}, .inplace = true, .where = ON_HOST};
+    check_layer(&c);
+}
+
+Test(gpu_layers, absval)
+{
+    cf_blob *x = rnd(3, (int[]){3, 4, 5}, 47);
+    cf_blob_mdata(x)[3] = 0; /* sign(0) = 0 */
+    layer_case c = {.yaml = "{name: a, type: AbsVal}", .nb = 1, .nt = 1, .in = {x}, .prop = {true}, .where = ON_GPU};
+    check_layer(&c);
+}
+
+Test(gpu_layers, bnll)
+{
+    cf_blob *x = tu_blob("x", 2, (int[]){5, 8}, -6, 6, 48);
+    cf_blob_mdata(x)[0] = 60; /* past the gradient's clip */
+    cf_blob_mdata(x)[1] = -60;
+    layer_case c = {.yaml = "{name: b, type: BNLL}", .nb = 1, .nt = 1, .in = {x}, .prop = {true}, .where = ON_GPU};
+    check_layer(&c);
+}
+
+Test(gpu_layers, elu)
+{
+    layer_case c = {.yaml = "{name: e, type: ELU, elu_param: {alpha: 0.7}}", .nb = 1, .nt = 1,
+                    .in = {tu_blob("x", 3, (int[]){2, 5, 6}, -3, 3, 49)}, .prop = {true}, .where = ON_GPU};
+    check_layer(&c);
+}
+
+Test(gpu_layers, elu_in_place)
+{
+    layer_case c = {.yaml = "{name: e, type: ELU}", .nb = 1, .nt = 1,
+                    .in = {tu_blob("x", 3, (int[]){2, 5, 6}, -3, 3, 50)}, .prop = {true}, .inplace = true,
+                    .where = ON_GPU};
+    check_layer(&c);
+}
+
+Test(gpu_layers, elu_negative_alpha_in_place_stays_on_the_host)
+{
+    layer_case c = {.yaml = "{name: e, type: ELU, elu_param: {alpha: -0.5}}", .nb = 1, .nt = 1,
+                    .in = {tu_blob("x", 2, (int[]){4, 6}, -3, 3, 51)}, .prop = {true}, .inplace = true,
+                    .where = ON_HOST};
+    check_layer(&c);
+}
+
+/* The same seed draws the same mask on both devices. */
+Test(gpu_layers, dropout_train_same_mask)
+{
+    layer_case c = {.yaml = "{name: d, type: Dropout, dropout_param: {dropout_ratio: 0.3}}", .nb = 1, .nt = 1,
+                    .in = {rnd(2, (int[]){16, 33}, 52)}, .prop = {true}, .where = ON_GPU, .seed = 77};
+    check_layer(&c);
+}
+
+Test(gpu_layers, dropout_in_place)
+{
+    layer_case c = {.yaml = "{name: d, type: Dropout}", .nb = 1, .nt = 1, .in = {rnd(2, (int[]){8, 20}, 53)},
+                    .prop = {true}, .inplace = true, .where = ON_GPU, .seed = 78};
+    check_layer(&c);
+}
+
+Test(gpu_layers, dropout_test_phase_is_the_identity)
+{
+    layer_case c = {.yaml = "{name: d, type: Dropout}", .nb = 1, .nt = 1, .in = {rnd(2, (int[]){8, 20}, 54)},
+                    .prop = {true}, .where = ON_GPU, .phase = CF_TEST};
+    check_layer(&c);
+}
+
+Test(gpu_layers, eltwise_sum_coeff)
+{
+    layer_case c = {.yaml = "{name: e, type: Eltwise, eltwise_param: {operation: SUM, coeff: [1, -0.5, 2]}}",
+                    .nb = 3, .nt = 1,
+                    .in = {rnd(3, (int[]){2, 3, 4}, 55), rnd(3, (int[]){2, 3, 4}, 56), rnd(3, (int[]){2, 3, 4}, 57)},
+                    .prop = {true, true, true}, .where = ON_GPU};
+    check_layer(&c);
+}
+
+Test(gpu_layers, eltwise_prod_stable)
+{
+    layer_case c = {.yaml = "{name: e, type: Eltwise, eltwise_param: {operation: PROD}}", .nb = 3, .nt = 1,
+                    .in = {rnd(2, (int[]){5, 6}, 58), rnd(2, (int[]){5, 6}, 59), rnd(2, (int[]){5, 6}, 60)},
+                    .prop = {true, false, true}, .where = ON_GPU};
+    check_layer(&c);
+}
+
+Test(gpu_layers, eltwise_prod_unstable)
+{
+    layer_case c = {.yaml = "{name: e, type: Eltwise, eltwise_param: {operation: PROD, stable_prod_grad: false}}",
+                    .nb = 2, .nt = 1, .in = {tu_blob("x", 2, (int[]){5, 6}, 0.5, 2, 61), tu_blob("y", 2, (int[]){5, 6}, 0.5, 2, 62)},
+                    .prop = {true, true}, .where = ON_GPU};
+    check_layer(&c);
+}
+
+Test(gpu_layers, eltwise_max_first_wins_ties)
+{
+    cf_blob *a = distinct(2, 3, 4, 4, 63), *b = distinct(2, 3, 4, 4, 64);
+    memcpy(cf_blob_mdata(b), cf_blob_data(a), 8 * sizeof(float)); /* ties: bottom 0 takes them */
+    layer_case c = {.yaml = "{name: e, type: Eltwise, eltwise_param: {operation: MAX}}", .nb = 2, .nt = 1,
+                    .in = {a, b}, .prop = {true, true}, .where = ON_GPU};
+    check_layer(&c);
+}
+
+Test(gpu_layers, concat_channels)
+{
+    layer_case c = {.yaml = "{name: c, type: Concat}", .nb = 3, .nt = 1,
+                    .in = {rnd(4, (int[]){2, 3, 4, 5}, 65), rnd(4, (int[]){2, 1, 4, 5}, 66), rnd(4, (int[]){2, 4, 4, 5}, 67)},
+                    .prop = {true, false, true}, .where = ON_GPU};
+    check_layer(&c);
+}
+
+Test(gpu_layers, concat_batch_and_last_axis)
+{
+    layer_case a = {.yaml = "{name: c, type: Concat, concat_param: {concat_dim: 0}}", .nb = 2, .nt = 1,
+                    .in = {rnd(3, (int[]){2, 3, 4}, 68), rnd(3, (int[]){5, 3, 4}, 69)}, .prop = {true, true},
+                    .where = ON_GPU};
+    check_layer(&a);
+    layer_case b = {.yaml = "{name: c, type: Concat, concat_param: {axis: -1}}", .nb = 2, .nt = 1,
+                    .in = {rnd(3, (int[]){2, 3, 4}, 70), rnd(3, (int[]){2, 3, 1}, 71)}, .prop = {true, true},
+                    .where = ON_GPU};
+    check_layer(&b);
+}
+
+Test(gpu_layers, split_sums_the_top_diffs)
+{
+    layer_case c = {.yaml = "{name: s, type: Split}", .nb = 1, .nt = 3, .in = {rnd(2, (int[]){7, 9}, 72)},
+                    .prop = {true}, .where = ON_GPU};
+    check_layer(&c);
+}
+
+Test(gpu_layers, scale_learnt_with_bias)
+{
+    layer_case c = {.yaml = "{name: s, type: Scale, scale_param: {bias_term: true, filler: {type: uniform, min: -1, max: 2},"
+                            " bias_filler: {type: uniform}}}",
+                    .nb = 1, .nt = 1, .in = {rnd(4, (int[]){3, 4, 5, 2}, 73)}, .prop = {true}, .where = ON_GPU};
+    check_layer(&c);
+}
+
+Test(gpu_layers, scale_in_place_two_axes)
+{
+    layer_case c = {.yaml = "{name: s, type: Scale, scale_param: {num_axes: 2, filler: {type: uniform, min: -1, max: 2}}}",
+                    .nb = 1, .nt = 1, .in = {rnd(4, (int[]){3, 4, 5, 2}, 74)}, .prop = {true}, .inplace = true,
+                    .where = ON_GPU};
+    check_layer(&c);
+}
+
+Test(gpu_layers, scale_by_a_bottom)
+{
+    layer_case c = {.yaml = "{name: s, type: Scale, scale_param: {axis: 0}}", .nb = 2, .nt = 1,
+                    .in = {rnd(3, (int[]){3, 4, 5}, 75), rnd(2, (int[]){3, 4}, 76)}, .prop = {true, true},
+                    .where = ON_GPU};
+    check_layer(&c);
+}
+
+Test(gpu_layers, bias_learnt_and_by_a_bottom)
+{
+    layer_case a = {.yaml = "{name: b, type: Bias, bias_param: {filler: {type: uniform}}}", .nb = 1, .nt = 1,
+                    .in = {rnd(4, (int[]){2, 3, 4, 4}, 77)}, .prop = {true}, .where = ON_GPU};
+    check_layer(&a);
+    layer_case b = {.yaml = "{name: b, type: Bias}", .nb = 2, .nt = 1,
+                    .in = {rnd(4, (int[]){2, 3, 4, 4}, 78), rnd(1, (int[]){3}, 79)}, .prop = {true, true},
+                    .where = ON_GPU};
+    check_layer(&b);
+}
+
+Test(gpu_layers, batch_norm_batch_statistics)
+{
+    layer_case c = {.yaml = "{name: bn, type: BatchNorm}", .nb = 1, .nt = 1,
+                    .in = {tu_blob("x", 4, (int[]){4, 3, 5, 5}, -2, 3, 80)}, .prop = {true}, .where = ON_GPU};
+    check_layer(&c);
+}
+
+Test(gpu_layers, batch_norm_in_place_2d)
+{
+    layer_case c = {.yaml = "{name: bn, type: BatchNorm, batch_norm_param: {moving_average_fraction: 0.9}}", .nb = 1,
+                    .nt = 1, .in = {tu_blob("x", 2, (int[]){6, 5}, -2, 3, 81)}, .prop = {true}, .inplace = true,
+                    .where = ON_GPU};
+    check_layer(&c);
+}
+
+/* Running sums as after some training: Σμ, Σσ² and the weight t. */
+static void bn_stats(cf_layer *l)
+{
+    float *m = cf_blob_mdata(l->param[0]), *v = cf_blob_mdata(l->param[1]);
+    for (size_t i = 0; i < l->param[0]->count; i++) m[i] = 0.3f * (float)i - 0.5f, v[i] = 1.5f + (float)i;
+    cf_blob_mdata(l->param[2])[0] = 2.5f;
+}
+
+Test(gpu_layers, batch_norm_global_statistics)
+{
+    layer_case c = {.yaml = "{name: bn, type: BatchNorm, batch_norm_param: {use_global_stats: true}}", .nb = 1,
+                    .nt = 1, .in = {rnd(4, (int[]){2, 3, 4, 4}, 82)}, .prop = {true}, .where = ON_GPU,
+                    .prep = bn_stats};
+    check_layer(&c);
+}
+
 /* ---- the backend's math on device pointers ---- */
 
 static const float *dptr(const cf_blob *b) { return cf_blob_gpu_data(gpu(), b); }
@@ -430,6 +689,124 @@ Test(gpu_backend, a_gpu_that_does_not_exist_is_refused)
     cf_gpu_info info;
     cr_assert_eq(cf_gpu_info_get(0, &info, &err), 0, "%s", err.msg);
     cr_assert(info.name[0] && info.major >= 1 && info.mem_total > 0);
+}
+
+/* ---- solver updates on the device ---- */
+
+/* Two params (weights with decay, bias without), no forward needed: the
+ * gradients are set by hand. */
+static const char *update_net =
+    "input: x\n"
+    "input_shape: {dim: [2, 3]}\n"
+    "layer:\n"
+    "  - {name: ip, type: InnerProduct, bottom: x, top: y, param: [{lr_mult: 1}, {lr_mult: 2, decay_mult: 0}],\n"
+    "     inner_product_param: {num_output: 5, weight_filler: {type: gaussian, std: 0.5},\n"
+    "                           bias_filler: {type: uniform}}}\n";
+
+static cf_solver *update_solver(const char *yaml, cf_backend *be)
+{
+    cf_error err;
+    char buf[2048];
+    cf_solver_opts o = {.be = be, .max_iter = -1, .base_lr = -1, .seed = 5};
+    cf_solver *s = cf_solver_new(tu_yaml(yaml), tu_yaml(update_net), &o, &err);
+    if (!s) cr_assert_fail("solver: %s", cf_error_str(&err, buf, sizeof buf));
+    return s;
+}
+
+/* Four updates from the same weights and gradients on the CPU and on the
+ * GPU: weights, regularised gradients and every history blob agree.
+ * on_device: the GPU solver's gradients are put on the device first (as
+ * a GPU backward pass leaves them), so the update must run there; else
+ * they stay on the host, and so must the update. */
+static void check_update(const char *yaml, bool on_device)
+{
+    cf_backend *g = gpu();
+    cf_solver *sc = update_solver(yaml, tu_backend()), *sg = update_solver(yaml, g);
+    cf_net *nc = sc->net, *ng = sg->net;
+    cr_assert_eq(nc->nparams, ng->nparams);
+    for (int i = 0; i < nc->nparams; i++)
+        memcpy(cf_blob_mdata(ng->params[i].blob), cf_blob_data(nc->params[i].blob),
+               nc->params[i].blob->count * sizeof(float));
+    cf_rng r;
+    cf_rng_seed(&r, 99);
+    char what[96];
+    for (int it = 0; it < 4; it++) {
+        for (int i = 0; i < nc->nparams; i++) {
+            if (nc->params[i].owner != i) continue;
+            cf_blob *bc = nc->params[i].blob, *bg = ng->params[i].blob;
+            float *dc = cf_blob_mdiff(bc), *dg = cf_blob_mdiff(bg);
+            for (size_t k = 0; k < bc->count; k++) dc[k] = dg[k] = cf_rng_uniform(&r, -1, 1);
+            if (on_device) cr_assert_not_null(cf_blob_gpu_mdiff(g, bg));
+        }
+        cf_solver_apply_update(sc);
+        cf_solver_apply_update(sg);
+        sc->iter++;
+        sg->iter++;
+        for (int i = 0; i < nc->nparams; i++) {
+            if (nc->params[i].owner != i) continue;
+            cf_blob *bc = nc->params[i].blob, *bg = ng->params[i].blob;
+            cf_mem_head want = on_device ? CF_MEM_DEVICE : CF_MEM_HOST;
+            cr_assert_eq(bg->data->head, want, "param %d: the update ran on the %s", i,
+                         bg->data->head == CF_MEM_DEVICE ? "GPU" : "host");
+            cr_assert_eq(sg->history[i]->data->head, want, "param %d: the history is on the other side", i);
+            snprintf(what, sizeof what, "iteration %d param %d weights", it, i);
+            assert_close(what, cf_blob_data(bg), cf_blob_data(bc), bc->count);
+            snprintf(what, sizeof what, "iteration %d param %d gradient", it, i);
+            assert_close(what, cf_blob_diff(bg), cf_blob_diff(bc), bc->count);
+            snprintf(what, sizeof what, "iteration %d param %d history", it, i);
+            assert_close(what, cf_blob_data(sg->history[i]), cf_blob_data(sc->history[i]), bc->count);
+            cr_assert_eq(!sg->history2[i], !sc->history2[i]);
+            if (sc->history2[i]) {
+                snprintf(what, sizeof what, "iteration %d param %d history2", it, i);
+                assert_close(what, cf_blob_data(sg->history2[i]), cf_blob_data(sc->history2[i]), bc->count);
+            }
+        }
+    }
+    cf_solver_free(sc);
+    cf_solver_free(sg);
+}
+
+Test(gpu_solver, sgd_momentum_l2)
+{
+    check_update("type: SGD\nbase_lr: 0.1\nmomentum: 0.9\nweight_decay: 0.01\n", true);
+}
+
+Test(gpu_solver, sgd_clip_iter_size_l1)
+{
+    check_update("type: SGD\nbase_lr: 0.05\nmomentum: 0.5\nweight_decay: 0.02\nregularization_type: L1\n"
+                 "clip_gradients: 0.5\niter_size: 2\n", true);
+}
+
+Test(gpu_solver, nesterov)
+{
+    check_update("type: Nesterov\nbase_lr: 0.1\nmomentum: 0.9\nweight_decay: 0.005\n", true);
+}
+
+Test(gpu_solver, adagrad)
+{
+    check_update("type: AdaGrad\nbase_lr: 0.1\ndelta: 1e-6\nweight_decay: 0.01\n", true);
+}
+
+Test(gpu_solver, rmsprop)
+{
+    check_update("type: RMSProp\nbase_lr: 0.01\nrms_decay: 0.9\ndelta: 1e-6\nlr_policy: step\ngamma: 0.5\n"
+                 "stepsize: 2\n", true);
+}
+
+Test(gpu_solver, adadelta)
+{
+    check_update("type: AdaDelta\nbase_lr: 1\nmomentum: 0.95\ndelta: 1e-6\nweight_decay: 0.01\n", true);
+}
+
+Test(gpu_solver, adam)
+{
+    check_update("type: Adam\nbase_lr: 0.01\nmomentum: 0.9\nmomentum2: 0.999\ndelta: 1e-8\n", true);
+}
+
+/* A gradient a host layer computed is updated on the host, not copied over. */
+Test(gpu_solver, a_host_gradient_is_updated_on_the_host)
+{
+    check_update("type: Adam\nbase_lr: 0.01\nmomentum: 0.9\n", false);
 }
 
 /* ---- LeNet on the GPU ---- */

@@ -10,7 +10,8 @@
 static const cf_cuda_impl *const impls[] = {
     &cf_cuda_conv, &cf_cuda_pool, &cf_cuda_ip, &cf_cuda_relu, &cf_cuda_sigmoid, &cf_cuda_tanh, &cf_cuda_softmax,
     &cf_cuda_softmax_loss, &cf_cuda_lrn, &cf_cuda_power, &cf_cuda_absval, &cf_cuda_elu, &cf_cuda_bnll,
-    &cf_cuda_dropout, &cf_cuda_eltwise, &cf_cuda_concat, &cf_cuda_split, &cf_cuda_scale, &cf_cuda_bias, NULL,
+    &cf_cuda_dropout, &cf_cuda_eltwise, &cf_cuda_concat, &cf_cuda_split, &cf_cuda_scale, &cf_cuda_bias,
+    &cf_cuda_batch_norm, NULL,
 };
 
 static cf_cuda_layer *wrapper(const cf_layer *l) { return (cf_cuda_layer *)l->ops; }

@@ -65,5 +65,6 @@ extern const cf_cuda_impl cf_cuda_lrn;                                          
 extern const cf_cuda_impl cf_cuda_power, cf_cuda_absval, cf_cuda_elu, cf_cuda_bnll, cf_cuda_dropout; /* cuda_neuron.c */
 extern const cf_cuda_impl cf_cuda_eltwise, cf_cuda_concat, cf_cuda_split;                  /* cuda_join.c */
 extern const cf_cuda_impl cf_cuda_scale, cf_cuda_bias;                                     /* cuda_scale.c */
+extern const cf_cuda_impl cf_cuda_batch_norm;                                              /* cuda_bn.c */
 
 #endif

@@ -257,6 +257,89 @@ __global__ void channel_grads_k(size_t outer, size_t dim, size_t inner, const fl
     }
 }
 
+/* Sum of v over a block in a fixed tree (every thread gets the total). */
+__device__ double block_sum(double v, double *sh)
+{
+    sh[threadIdx.x] = v;
+    __syncthreads();
+    for (int h = threads / 2; h > 0; h /= 2) {
+        if ((int)threadIdx.x < h) sh[threadIdx.x] += sh[threadIdx.x + h];
+        __syncthreads();
+    }
+    double r = sh[0];
+    __syncthreads();
+    return r;
+}
+
+/* One block per channel: its statistics and the running sums. */
+__global__ void bn_stats_k(size_t N, size_t C, size_t S, bool global, float maf, float eps, const float *x,
+                           float *mean, float *std, float *sum_mean, float *sum_var, float *t)
+{
+    __shared__ double sh[threads];
+    size_t ch = blockIdx.x, m = N * S;
+    float var;
+    if (global) {
+        float f = t[0] == 0 ? 0 : 1 / t[0];
+        if (threadIdx.x == 0) mean[ch] = f * sum_mean[ch];
+        var = f * sum_var[ch];
+    } else {
+        double sum = 0;
+        for (size_t k = threadIdx.x; k < m; k += blockDim.x) sum += x[(k / S * C + ch) * S + k % S];
+        double mu = block_sum(sum, sh) / (double)m, sq = 0;
+        for (size_t k = threadIdx.x; k < m; k += blockDim.x) {
+            double d = x[(k / S * C + ch) * S + k % S] - mu;
+            sq += d * d;
+        }
+        sq = block_sum(sq, sh);
+        float fmu = (float)mu;
+        var = (float)(sq / (double)m);
+        if (threadIdx.x == 0) {
+            float corr = m > 1 ? (float)m / (float)(m - 1) : 1.0f;
+            mean[ch] = fmu;
+            sum_mean[ch] = fmu + maf * sum_mean[ch];
+            sum_var[ch] = corr * var + maf * sum_var[ch];
+            if (ch == 0) t[0] = t[0] * maf + 1;
+        }
+    }
+    if (threadIdx.x == 0) std[ch] = sqrtf(var + eps);
+}
+
+__global__ void bn_norm_k(size_t N, size_t C, size_t S, bool global, const float *x, const float *mean,
+                          const float *std, float *y, float *y_norm)
+{
+    GRID_LOOP(k, N * C * S) {
+        size_t ch = k / S % C;
+        float v = (x[k] - mean[ch]) / std[ch];
+        y[k] = v;
+        if (!global) y_norm[k] = v;
+    }
+}
+
+__global__ void bn_bwd_global_k(size_t N, size_t C, size_t S, const float *dy, const float *std, float *dx)
+{
+    GRID_LOOP(k, N * C * S) dx[k] = dy[k] / std[k / S % C];
+}
+
+/* One block per channel: the two means, then dx. */
+__global__ void bn_bwd_k(size_t N, size_t C, size_t S, const float *dy, const float *y_norm, const float *std,
+                         float *dx)
+{
+    __shared__ double sh[threads];
+    size_t ch = blockIdx.x, m = N * S;
+    double sdy = 0, sdyy = 0;
+    for (size_t k = threadIdx.x; k < m; k += blockDim.x) {
+        size_t at = (k / S * C + ch) * S + k % S;
+        sdy += dy[at];
+        sdyy += (double)dy[at] * y_norm[at];
+    }
+    float a = (float)(block_sum(sdy, sh) / (double)m), b = (float)(block_sum(sdyy, sh) / (double)m);
+    float sd = std[ch];
+    for (size_t k = threadIdx.x; k < m; k += blockDim.x) {
+        size_t at = (k / S * C + ch) * S + k % S;
+        dx[at] = (dy[at] - a - b * y_norm[at]) / sd;
+    }
+}
+
 /* The solver rules, one thread per parameter, in the host's order of
  * operations (solver.c) so that the two agree to rounding. */
 template <int RULE>
@@ -439,6 +522,29 @@ cf_cuk_status cf_cuk_channel_grads(size_t outer, size_t dim, size_t inner, const
     if (!dim || (!ds && !db)) return 0;
     if (dim > 2147483647u) return (cf_cuk_status)cudaErrorInvalidValue;
     channel_grads_k<<<(unsigned)dim, threads>>>(outer, dim, inner, dy, x, ds, acc_s, db, acc_b);
+    return launched();
+}
+
+cf_cuk_status cf_cuk_bn_forward(size_t N, size_t C, size_t S, bool global, float maf, float eps, const float *x,
+                                float *y, float *y_norm, float *mean, float *std, float *sum_mean, float *sum_var,
+                                float *t)
+{
+    if (C == 0 || N * S == 0) return 0;
+    if (C > 2147483647u) return (cf_cuk_status)cudaErrorInvalidValue;
+    bn_stats_k<<<(unsigned)C, threads>>>(N, C, S, global, maf, eps, x, mean, std, sum_mean, sum_var, t);
+    cf_cuk_status e = launched();
+    if (e) return e;
+    bn_norm_k<<<blocks_for(N * C * S), threads>>>(N, C, S, global, x, mean, std, y, y_norm);
+    return launched();
+}
+
+cf_cuk_status cf_cuk_bn_backward(size_t N, size_t C, size_t S, bool global, const float *dy, const float *y_norm,
+                                 const float *std, float *dx)
+{
+    if (C == 0 || N * S == 0) return 0;
+    if (C > 2147483647u) return (cf_cuk_status)cudaErrorInvalidValue;
+    if (global) bn_bwd_global_k<<<blocks_for(N * C * S), threads>>>(N, C, S, dy, std, dx);
+    else bn_bwd_k<<<(unsigned)C, threads>>>(N, C, S, dy, y_norm, std, dx);
     return launched();
 }
 

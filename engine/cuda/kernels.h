@@ -82,6 +82,22 @@ cf_cuk_status cf_cuk_scale_dx(size_t outer, size_t dim, size_t inner, const floa
 cf_cuk_status cf_cuk_channel_grads(size_t outer, size_t dim, size_t inner, const float *dy, const float *x,
                                    float *ds, bool acc_s, float *db, bool acc_b);
 
+/* BatchNorm over x as N × C × S (batch_norm.c's formulas and order).
+ * Statistics, one block per channel:
+ *   global:  μ = f·sum_mean, σ² = f·sum_var with f = t ? 1/t : 0
+ *   batch:   μ, σ² (biased) over the channel's m = N·S values in double;
+ *            t ← λt + 1, sum_mean ← μ + λ·sum_mean,
+ *            sum_var ← m/(m−1)·σ² + λ·sum_var   (m/(m−1) = 1 when m = 1)
+ *   then std = √(σ² + ε); mean and std (C floats) are kept for backward.
+ * Normalise: y = (x − μ)/std, and ŷ = y into y_norm without global stats
+ * (x may be y).  Backward: dx = dy/std with global stats, else
+ *   dx = (dy − mean(dy) − mean(dy·ŷ)·ŷ)/std   (dx may be dy). */
+cf_cuk_status cf_cuk_bn_forward(size_t N, size_t C, size_t S, bool global, float maf, float eps, const float *x,
+                                float *y, float *y_norm, float *mean, float *std, float *sum_mean, float *sum_var,
+                                float *t);
+cf_cuk_status cf_cuk_bn_backward(size_t N, size_t C, size_t S, bool global, const float *dy, const float *y_norm,
+                                 const float *std, float *dx);
+
 /* One solver update of n parameters in place (backend.h's cf_update,
  * field for field; rule in cf_solver_type's order): per element
  *   g ← g·scale + wd·(l1 ? sign w : w)   (g keeps it, as on the host)
