@@ -71,8 +71,11 @@ bool cf_term_ctty_ok(void)
 {
     int fd = open("/dev/tty", O_RDWR | O_NOCTTY);
     if (fd < 0) return false;
+    /* only from a launcher in the terminal's foreground: one started in
+     * the background (mpirun ... &) leaves the terminal to the shell */
+    pid_t fg = tcgetpgrp(fd);
     close(fd);
-    return true;
+    return fg > 0 && (fg == getpgrp() || fg == getpgid(getppid()));
 }
 
 /* The controlling terminal, for a process whose stdin and stdout are

@@ -27,9 +27,10 @@ bool cf_env_on(const char *name);
 bool cf_term_ascii(void);
 /* Whether stdin and stdout are a terminal. */
 bool cf_term_is_tty(void);
-/* Whether the process has a controlling terminal it can open (/dev/tty):
- * under mpirun on the launching host, rank 0 has the launcher's, though
- * its stdin and stdout are pipes. */
+/* Whether the process has a controlling terminal it can open (/dev/tty)
+ * whose foreground is this process's group or its parent's: under mpirun
+ * started in the foreground, on the launching host, rank 0 has the
+ * launcher's, though its stdin and stdout are pipes. */
 bool cf_term_ctty_ok(void);
 /* Take the screen; sets v->color.  The screen is stdin/stdout when they
  * are a terminal, else the controlling terminal, whose foreground process
