@@ -2,10 +2,10 @@
  * processes (MPI): what the gradient reduction costs each iteration and
  * each rank's throughput, so that a slow link or a straggling rank shows.
  *
- *   comm     2.46 ms 53.8%     mean time per iteration in the reduction
- *   step          4.57 ms      (posting it, waiting for it, rank 0's
- *   r0     34.7k img/s ███     control message), its share of the step,
- *   r1     28.6k img/s ██      and each rank's images/s while computing
+ *   comm  2.46 ms 53.8%        rank 0's mean time per iteration in the
+ *   step        4.57 ms        reduction (posting it, waiting for it, its
+ *   r0      34.7k img/s ███    control message), its share of the step,
+ *   r1      28.6k img/s ██     and each rank's images/s while computing
  *
  * The figures are cf_status's (the live TUI has them from the monitor;
  * `cafetui view` from metrics.jsonl's train lines).  A rank per line, with
