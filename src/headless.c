@@ -143,9 +143,12 @@ static void print_test(cf_session *s, const cf_test_rec *r)
 
 static void handle_signals(cf_session *s)
 {
+    static bool stop_sent;
     if (got_int) {
         got_int = 0;
         const char *e = s->sigint_effect;
+        if (stop_sent) cf_session_abort_now(s, "SIGINT/SIGTERM");
+        stop_sent = !strcmp(e, "stop");
         cf_session_print(s, "SIGINT: %s", !strcmp(e, "stop") ? "snapshot and stop" : e);
         if (!strcmp(e, "stop")) cf_monitor_send(s->mon, (cf_cmd){CF_CMD_STOP, 1});
         else if (!strcmp(e, "snapshot")) cf_monitor_send(s->mon, (cf_cmd){CF_CMD_SNAPSHOT, 0});
@@ -154,6 +157,7 @@ static void handle_signals(cf_session *s)
         got_hup = 0;
         const char *e = s->sighup_effect;
         cf_session_print(s, "SIGHUP: %s", e);
+        if (!strcmp(e, "stop")) stop_sent = true;
         if (!strcmp(e, "stop")) cf_monitor_send(s->mon, (cf_cmd){CF_CMD_STOP, 1});
         else if (!strcmp(e, "snapshot")) cf_monitor_send(s->mon, (cf_cmd){CF_CMD_SNAPSHOT, 0});
     }

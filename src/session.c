@@ -52,6 +52,19 @@ void cf_session_print(cf_session *s, const char *fmt, ...)
     }
 }
 
+_Noreturn void cf_session_abort_now(cf_session *s, const char *signame)
+{
+    bool quiet = s->quiet;
+    s->quiet = false; /* this line is for the user even under --quiet */
+    cf_session_print(s, "%s again: stopping now, without waiting for the snapshot (exit status 130)", signame);
+    s->quiet = quiet;
+    if (s->metrics) fflush(s->metrics);
+    fflush(stderr);
+    /* _exit: the worker may be inside HDF5 or a layer; exit() would run
+     * the libraries' atexit handlers under its feet. */
+    _exit(130);
+}
+
 static int mkdirs(const char *path, cf_error *err)
 {
     char tmp[1024];

@@ -55,6 +55,15 @@ void cf_session_close(cf_session *s);
 /* Write a line to the run log (and stderr unless quiet). */
 void cf_session_print(cf_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* A second SIGINT or SIGTERM after a stop was asked for: the user will
+ * not wait for the snapshot or the test pass under way.  Writes why to
+ * the log (and stderr), flushes the log and metrics, and ends the process
+ * with status 130 (128 + SIGINT) without joining the worker.  Nothing on
+ * disk is lost: a snapshot being written is still a temporary file, which
+ * the next run in this directory removes (snapshot.h).  The terminal view
+ * restores the terminal before calling this. */
+_Noreturn void cf_session_abort_now(cf_session *s, const char *signame);
+
 /* Start the trainer on a worker thread. */
 int cf_session_start(cf_session *s);
 /* Wait for the worker; returns the trainer's exit code. */

@@ -170,6 +170,11 @@ static void handle_signals(cf_session *s, cf_view *v)
         *flags[k] = 0;
         const char *e = s->sigint_effect; /* SIGTERM acts as SIGINT */
         if (k == 2) e = strcmp(s->sighup_effect, "none") ? "stop" : "none"; /* no terminal: no point going on */
+        if (v->stop_sent && k < 2 && strcmp(e, "none")) {
+            /* asked twice: stop at once (the terminal first) */
+            cf_term_restore();
+            cf_session_abort_now(s, names[k]);
+        }
         if (v->stop_sent && strcmp(e, "none")) continue;
         say(s, v, 1, "%s: %s", names[k], !strcmp(e, "stop") ? "snapshot and stop" : e);
         if (!strcmp(e, "stop")) {
