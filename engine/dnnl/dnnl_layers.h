@@ -1,7 +1,8 @@
 /* dnnl_layers.h — what the layers see of the oneDNN primitive layer.
  *
  * When cafetui is built with oneDNN (HAVE_DNNL) and the backend was
- * created with it switched on (CAFETUI_DNNL=1, see cf_dnnl_backend_new),
+ * created with it switched on (the default; CAFETUI_DNNL=0 switches it off,
+ * see cf_dnnl_backend_new),
  * Convolution, InnerProduct and ReLU run their forward and backward
  * passes through oneDNN primitives, Softmax its forward (oneDNN 2.6 has
  * only reference code for its backward), and Pooling both passes when
@@ -54,8 +55,7 @@ typedef struct cf_dnnl_pool_geom {
 #ifdef HAVE_DNNL
 
 /* Backend side (backend_cpu.c): state for one backend, or NULL when the
- * environment does not say CAFETUI_DNNL=1 (read here, once per backend:
- * oneDNN is opt-in). */
+ * environment says CAFETUI_DNNL=0 (read here, once per backend). */
 void *cf_dnnl_backend_new(cf_backend *be);
 void cf_dnnl_backend_free(void *d);
 /* Is oneDNN in use on this backend? */
