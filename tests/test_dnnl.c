@@ -393,3 +393,67 @@ Test(dnnl, whole_net_loss_and_gradients) { whole_net(DN); }
 /* oneDNN's OpenMP threads instead (CAFETUI_DNNL_OMP=1), the backend's
  * pool jobs run on them too */
 Test(dnnl, whole_net_on_openmp_threads) { whole_net(DN_OMP); }
+
+/* ---- issue 7: the other activations (dnnl_act.c) ---- */
+
+/* The layer on an odd shape, out of place and (where it allows) in place,
+ * each time through oneDNN; values from U[lo, hi). */
+static void act_both(const char *yaml, bool inplace_too, float lo, float hi)
+{
+    opts o = one;
+    o.lo = lo, o.hi = hi;
+    cr_assert_gt(run_both(yaml, 4, SHAPE(3, 5, 7, 9), o), 0);
+    /* large enough that the values are cut into two slices */
+    cr_assert_gt(run_both(yaml, 2, SHAPE(9, 8191), o), 0);
+    if (!inplace_too) return;
+    o.inplace = true;
+    cr_assert_gt(run_both(yaml, 2, SHAPE(7, 13), o), 0);
+}
+
+Test(dnnl, sigmoid_and_tanh_in_place)
+{
+    act_both("{name: s, type: Sigmoid}", true, -8, 8);
+    act_both("{name: t, type: TanH}", true, -4, 4);
+}
+
+Test(dnnl, elu_alphas_in_place)
+{
+    act_both("{name: e, type: ELU}", true, -3, 3);
+    act_both("{name: e, type: ELU, elu_param: {alpha: 0.3}}", true, -3, 3);
+    /* α < 0: in place the layer keeps a copy of x, which oneDNN then reads */
+    act_both("{name: e, type: ELU, elu_param: {alpha: -0.5}}", true, -3, 3);
+}
+
+Test(dnnl, absval_and_bnll)
+{
+    act_both("{name: a, type: AbsVal}", false, -1, 1);
+    opts o = one;
+    o.lo = 0, o.hi = 0; /* all zero: sign 0 is 0 on both paths */
+    cr_assert_gt(run_both("{name: a, type: AbsVal}", 2, SHAPE(3, 4), o), 0);
+    act_both("{name: b, type: BNLL}", false, -30, 30);
+    act_both("{name: b, type: BNLL}", false, -1, 1);
+}
+
+Test(dnnl, power_where_it_maps)
+{
+    /* power 1: linear */
+    act_both("{name: p, type: Power, power_param: {scale: -1.5, shift: 0.25}}", true, -2, 2);
+    /* shift 0: pow, a whole power on negative values with a negative scale */
+    act_both("{name: p, type: Power, power_param: {power: 2, scale: -0.5}}", true, -2, 2);
+    act_both("{name: p, type: Power, power_param: {power: 3}}", true, -2, 2);
+    act_both("{name: p, type: Power, power_param: {power: 0.5, scale: 2}}", true, 0.1f, 3);
+    act_both("{name: p, type: Power, power_param: {power: -1.5, scale: 0.7}}", true, 0.5f, 3);
+}
+
+Test(dnnl, power_falls_back_where_it_does_not)
+{
+    /* a shift under a power, a constant output, a fractional power of a
+     * negative scale: the layer's own code */
+    const char *ys[] = {"{name: p, type: Power, power_param: {power: 2, shift: 1}}",
+                        "{name: p, type: Power, power_param: {power: 0, shift: 3}}",
+                        "{name: p, type: Power, power_param: {power: 2, scale: 0}}",
+                        "{name: p, type: Power, power_param: {power: 0.5, scale: -2}}"};
+    opts o = one;
+    o.lo = -2, o.hi = -0.1f;
+    for (size_t i = 0; i < sizeof ys / sizeof *ys; i++) cr_assert_eq(run_both(ys[i], 2, SHAPE(5, 6), o), 0);
+}

@@ -158,4 +158,99 @@ static inline int cf_dnnl_softmax_backward(cf_dnnl_softmax *p, const float *y, c
 { (void)p; (void)y; (void)dy; (void)dx; return -1; }
 
 #endif
+
+/* ---- issue 7: activations, deconvolution, LRN, batch norm ----
+ * (dnnl_act.c, dnnl_deconv.c, dnnl_lrn.c, dnnl_bn.c; each file states the
+ * formulas it matches and when its plan declines.) */
+
+typedef struct cf_dnnl_act cf_dnnl_act;
+typedef struct cf_dnnl_deconv cf_dnnl_deconv;
+typedef struct cf_dnnl_lrn cf_dnnl_lrn;
+typedef struct cf_dnnl_bn cf_dnnl_bn;
+
+/* Elementwise activations (dnnl_act.c gives each one's formula). */
+typedef enum {
+    CF_DNNL_SIGMOID, CF_DNNL_TANH, CF_DNNL_ELU, CF_DNNL_ELU_DST, CF_DNNL_ABS, CF_DNNL_SOFTPLUS, CF_DNNL_POW,
+    CF_DNNL_LINEAR
+} cf_dnnl_act_kind;
+
+#ifdef HAVE_DNNL
+
+/* y = f(x) over n values; backward reads y when cf_dnnl_act_uses_dst
+ * (in place is then fine), else x: pass that as xy. */
+cf_dnnl_act *cf_dnnl_act_plan(cf_dnnl_act *old, cf_backend *be, size_t n, cf_dnnl_act_kind kind, float alpha,
+                              float beta);
+void cf_dnnl_act_free(cf_dnnl_act *p);
+bool cf_dnnl_act_uses_dst(cf_dnnl_act_kind kind);
+int cf_dnnl_act_forward(cf_dnnl_act *p, const float *x, float *y);
+int cf_dnnl_act_backward(cf_dnnl_act *p, const float *xy, const float *dy, float *dx);
+
+/* Deconvolution: g is the layer seen from its bottom (N, C, H, W) to its
+ * top (Ho, Wo) with the window; M top channels in G groups; weights
+ * Caffe's [C, M/G, kh, kw]. */
+cf_dnnl_deconv *cf_dnnl_deconv_plan(cf_dnnl_deconv *old, cf_backend *be, const cf_conv_geom *g, int M, int G,
+                                    bool bias, bool train);
+void cf_dnnl_deconv_free(cf_dnnl_deconv *p);
+int cf_dnnl_deconv_forward(cf_dnnl_deconv *p, const float *x, const float *w, const float *b, float *y);
+int cf_dnnl_deconv_backward(cf_dnnl_deconv *p, const float *x, const float *w, const float *dy, float *dx, float *dw,
+                            float *db);
+
+/* LRN over an N × C × H × W blob (k is 1 within a channel, as Caffe). */
+cf_dnnl_lrn *cf_dnnl_lrn_plan(cf_dnnl_lrn *old, cf_backend *be, const int shape[4], bool within, int size,
+                              float alpha, float beta, float k, bool train);
+void cf_dnnl_lrn_free(cf_dnnl_lrn *p);
+int cf_dnnl_lrn_forward(cf_dnnl_lrn *p, const float *x, float *y);
+int cf_dnnl_lrn_backward(cf_dnnl_lrn *p, const float *x, const float *dy, float *dx);
+
+/* Batch norm without scale and shift over an N × C × S blob.  Forward
+ * with batch statistics (global false) writes the batch's mean and biased
+ * variance into mean and var (C each); with global statistics it reads
+ * them.  Backward reads the same mean and var. */
+cf_dnnl_bn *cf_dnnl_bn_plan(cf_dnnl_bn *old, cf_backend *be, size_t N, size_t C, size_t S, float eps, bool global,
+                            bool train);
+void cf_dnnl_bn_free(cf_dnnl_bn *p);
+int cf_dnnl_bn_forward(cf_dnnl_bn *p, const float *x, float *y, float *mean, float *var);
+int cf_dnnl_bn_backward(cf_dnnl_bn *p, const float *x, const float *mean, const float *var, const float *dy,
+                        float *dx);
+
+#else
+
+static inline cf_dnnl_act *cf_dnnl_act_plan(cf_dnnl_act *old, cf_backend *be, size_t n, cf_dnnl_act_kind kind,
+                                            float alpha, float beta)
+{ (void)old; (void)be; (void)n; (void)kind; (void)alpha; (void)beta; return NULL; }
+static inline void cf_dnnl_act_free(cf_dnnl_act *p) { (void)p; }
+static inline bool cf_dnnl_act_uses_dst(cf_dnnl_act_kind kind) { (void)kind; return false; }
+static inline int cf_dnnl_act_forward(cf_dnnl_act *p, const float *x, float *y) { (void)p; (void)x; (void)y; return -1; }
+static inline int cf_dnnl_act_backward(cf_dnnl_act *p, const float *xy, const float *dy, float *dx)
+{ (void)p; (void)xy; (void)dy; (void)dx; return -1; }
+
+static inline cf_dnnl_deconv *cf_dnnl_deconv_plan(cf_dnnl_deconv *old, cf_backend *be, const cf_conv_geom *g, int M,
+                                                  int G, bool bias, bool train)
+{ (void)old; (void)be; (void)g; (void)M; (void)G; (void)bias; (void)train; return NULL; }
+static inline void cf_dnnl_deconv_free(cf_dnnl_deconv *p) { (void)p; }
+static inline int cf_dnnl_deconv_forward(cf_dnnl_deconv *p, const float *x, const float *w, const float *b, float *y)
+{ (void)p; (void)x; (void)w; (void)b; (void)y; return -1; }
+static inline int cf_dnnl_deconv_backward(cf_dnnl_deconv *p, const float *x, const float *w, const float *dy,
+                                          float *dx, float *dw, float *db)
+{ (void)p; (void)x; (void)w; (void)dy; (void)dx; (void)dw; (void)db; return -1; }
+
+static inline cf_dnnl_lrn *cf_dnnl_lrn_plan(cf_dnnl_lrn *old, cf_backend *be, const int shape[4], bool within,
+                                            int size, float alpha, float beta, float k, bool train)
+{ (void)old; (void)be; (void)shape; (void)within; (void)size; (void)alpha; (void)beta; (void)k; (void)train; return NULL; }
+static inline void cf_dnnl_lrn_free(cf_dnnl_lrn *p) { (void)p; }
+static inline int cf_dnnl_lrn_forward(cf_dnnl_lrn *p, const float *x, float *y) { (void)p; (void)x; (void)y; return -1; }
+static inline int cf_dnnl_lrn_backward(cf_dnnl_lrn *p, const float *x, const float *dy, float *dx)
+{ (void)p; (void)x; (void)dy; (void)dx; return -1; }
+
+static inline cf_dnnl_bn *cf_dnnl_bn_plan(cf_dnnl_bn *old, cf_backend *be, size_t N, size_t C, size_t S, float eps,
+                                          bool global, bool train)
+{ (void)old; (void)be; (void)N; (void)C; (void)S; (void)eps; (void)global; (void)train; return NULL; }
+static inline void cf_dnnl_bn_free(cf_dnnl_bn *p) { (void)p; }
+static inline int cf_dnnl_bn_forward(cf_dnnl_bn *p, const float *x, float *y, float *mean, float *var)
+{ (void)p; (void)x; (void)y; (void)mean; (void)var; return -1; }
+static inline int cf_dnnl_bn_backward(cf_dnnl_bn *p, const float *x, const float *mean, const float *var,
+                                      const float *dy, float *dx)
+{ (void)p; (void)x; (void)mean; (void)var; (void)dy; (void)dx; return -1; }
+
+#endif /* issue 7 block */
 #endif

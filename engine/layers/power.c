@@ -5,10 +5,19 @@
  * shift^power (1 for power 0) and the gradient is 0, as in Caffe.  A
  * negative base with a fractional power gives NaN, as pow does in Caffe;
  * that is the user's formula, not an error.  Backward reads x: in place,
- * forward keeps a copy of it first (only when the gradient needs it). */
+ * forward keeps a copy of it first (only when the gradient needs it).
+ *
+ * With oneDNN (dnnl_layers.h) both passes run as its eltwise primitive
+ * (dnnl_act.c) where one expresses the layer: power 1 is linear
+ * (α = scale, β = shift: y = scale·x + shift, dx = dy·scale); shift 0 is
+ * pow (α = scale^power, β = power: y = scale^power · x^power, which is
+ * (scale·x)^power when scale > 0 or the power is a whole number, with
+ * dx = dy·power·scale^power·x^(power−1), the gradient above).  Otherwise
+ * (a shift under a power, or a constant output) this code runs. */
 #include <math.h>
 #include <stdlib.h>
 
+#include "dnnl/dnnl_layers.h"
 #include "layer.h"
 
 #define EW_GRAIN 32768
@@ -16,6 +25,7 @@
 typedef struct {
     float power, scale, shift;
     cf_mem *x_copy;     /* the bottom, when run in place */
+    cf_dnnl_act *dn;    /* oneDNN plan for the current count, or NULL */
 } power_priv;
 
 typedef struct {
@@ -33,7 +43,7 @@ static int power_setup(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int
         return -1;
     power_priv *s = malloc(sizeof *s);
     if (!s) return cf_layer_error(l, NULL, err, "out of memory");
-    *s = (power_priv){(float)power, (float)scale, (float)shift, cf_mem_new()};
+    *s = (power_priv){(float)power, (float)scale, (float)shift, cf_mem_new(), NULL};
     l->priv = s;
     return 0;
 }
@@ -41,12 +51,25 @@ static int power_setup(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int
 /* The gradient reads x unless it is a constant. */
 static bool needs_x(const power_priv *s) { return s->power * s->scale != 0 && s->power != 1; }
 
+/* The oneDNN plan for the layer's formula, or NULL (see the top). */
+static cf_dnnl_act *plan(cf_layer *l, power_priv *s, size_t n)
+{
+    if (!cf_dnnl_on(l->be) || s->power * s->scale == 0) return cf_dnnl_act_plan(s->dn, l->be, 0, CF_DNNL_LINEAR, 0, 0);
+    if (s->power == 1) return cf_dnnl_act_plan(s->dn, l->be, n, CF_DNNL_LINEAR, s->scale, s->shift);
+    if (s->shift == 0 && (s->scale > 0 || s->power == rintf(s->power)))
+        return cf_dnnl_act_plan(s->dn, l->be, n, CF_DNNL_POW, powf(s->scale, s->power), s->power);
+    return cf_dnnl_act_plan(s->dn, l->be, 0, CF_DNNL_LINEAR, 0, 0); /* frees the old one */
+}
+
 static int power_reshape(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt, cf_error *err)
 {
     power_priv *s = l->priv;
-    if (top[0] != bottom[0]) return cf_blob_reshape_like(top[0], bottom[0], err);
-    if (needs_x(s) && !cf_mem_host(s->x_copy, bottom[0]->count + 1))
+    if (top[0] != bottom[0]) {
+        if (cf_blob_reshape_like(top[0], bottom[0], err)) return -1;
+    } else if (needs_x(s) && !cf_mem_host(s->x_copy, bottom[0]->count + 1)) {
         return cf_layer_error(l, NULL, err, "out of memory");
+    }
+    s->dn = plan(l, s, bottom[0]->count);
     return 0;
 }
 
@@ -85,6 +108,7 @@ static int power_forward(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, i
     power_ctx k = {.power = s->power, .scale = s->scale, .shift = s->shift, .x = cf_blob_data(bottom[0])};
     if (top[0] == bottom[0] && needs_x(s)) cf_copy(l->be, bottom[0]->count, k.x, s->x_copy->host);
     k.out = cf_blob_mdata(top[0]);
+    if (s->dn && cf_dnnl_act_forward(s->dn, k.x, k.out) == 0) return 0;
     cf_parallel_for(l->be, bottom[0]->count, EW_GRAIN, power_fwd_range, &k);
     return 0;
 }
@@ -96,6 +120,8 @@ static void power_backward(cf_layer *l, cf_blob **top, int nt, const bool *prop,
     power_ctx k = {.power = s->power, .scale = s->scale, .shift = s->shift,
                    .x = top[0] == bottom[0] ? s->x_copy->host : cf_blob_data(bottom[0]), .dy = cf_blob_diff(top[0])};
     k.out = cf_blob_mdiff(bottom[0]);
+    /* power 1 does not read x (nor keeps a copy in place): dy stands in */
+    if (s->dn && cf_dnnl_act_backward(s->dn, s->power == 1 ? k.dy : k.x, k.dy, k.out) == 0) return;
     cf_parallel_for(l->be, bottom[0]->count, EW_GRAIN, power_bwd_range, &k);
 }
 
@@ -104,6 +130,7 @@ static void power_destroy(cf_layer *l)
     power_priv *s = l->priv;
     if (!s) return;
     cf_mem_unref(s->x_copy);
+    cf_dnnl_act_free(s->dn);
     free(s);
 }
 
