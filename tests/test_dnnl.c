@@ -457,3 +457,33 @@ Test(dnnl, power_falls_back_where_it_does_not)
     o.lo = -2, o.hi = -0.1f;
     for (size_t i = 0; i < sizeof ys / sizeof *ys; i++) cr_assert_eq(run_both(ys[i], 2, SHAPE(5, 6), o), 0);
 }
+
+/* ---- issue 7: Deconvolution (dnnl_deconv.c) ---- */
+
+Test(dnnl, deconvolution_stride_pad_odd_shapes)
+{
+    const char *y = "{name: d, type: Deconvolution, convolution_param: {num_output: 6, kernel_size: 4, stride: 2,"
+                    " pad: 1}}";
+    cr_assert_gt(run_both(y, 4, SHAPE(3, 5, 7, 6), one), 0);
+    opts o = one;
+    o.prop = false; /* the weight and bias gradients alone */
+    cr_assert_gt(run_both(y, 4, SHAPE(3, 5, 7, 6), o), 0);
+}
+
+Test(dnnl, deconvolution_groups_rectangular_dilation_no_bias)
+{
+    const char *y = "{name: d, type: Deconvolution, convolution_param: {num_output: 6, group: 3, kernel_h: 3,"
+                    " kernel_w: 2, stride_h: 1, stride_w: 2, pad_h: 1, dilation: 2, bias_term: false}}";
+    cr_assert_gt(run_both(y, 4, SHAPE(2, 9, 5, 4), one), 0);
+}
+
+Test(dnnl, deconvolution_two_bottoms_one_image)
+{
+    const char *y = "{name: d, type: Deconvolution, convolution_param: {num_output: 3, kernel_size: 2, stride: 2}}";
+    opts o = one;
+    o.nb = o.nt = 2;
+    cr_assert_gt(run_both(y, 4, SHAPE(1, 4, 5, 5), o), 0);
+    /* one channel in and out, as an upsampling layer */
+    const char *y1 = "{name: d, type: Deconvolution, convolution_param: {num_output: 1, kernel_size: 3, stride: 1}}";
+    cr_assert_gt(run_both(y1, 4, SHAPE(3, 1, 6, 7), one), 0);
+}

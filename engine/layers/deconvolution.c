@@ -20,12 +20,17 @@
  * bottom's [N][C][P] and [C][N·P] through one buffer (skipped for N = 1).
  *
  * Several bottoms are allowed (as Caffe): each goes through the same
- * filters into the top at the same index; all must have one shape. */
+ * filters into the top at the same index; all must have one shape.
+ *
+ * With oneDNN (dnnl_layers.h) all passes run as its deconvolution
+ * primitives (dnnl_deconv.c), and the column buffers above are made only
+ * when this code runs (no plan, or oneDNN failed). */
 #include <assert.h>
 #include <limits.h>
 #include <stdlib.h>
 
 #include "conv_geom.h"
+#include "dnnl/dnnl_layers.h"
 #include "layer.h"
 
 typedef struct {
@@ -35,6 +40,7 @@ typedef struct {
     int H, W;               /* bottom spatial size */
     cf_mem *col;            /* [M·kh·kw][N·P] */
     cf_mem *x;              /* [C][N·P]: bottom data, then bottom diff */
+    cf_dnnl_deconv *dn;     /* oneDNN plan for the current shape, or NULL */
 } deconv_priv;
 
 static const char *const engines[] = {"DEFAULT", "CAFFE", "CUDNN", NULL};
@@ -97,6 +103,19 @@ static int deconv_setup(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, in
     return 0;
 }
 
+/* The buffers our own passes need (reshape set the shape). */
+static int lowering_buffers(cf_layer *l, cf_error *err)
+{
+    deconv_priv *d = l->priv;
+    const cf_conv_geom *g = &d->g;
+    size_t NP = (size_t)g->N * d->H * d->W, K = (size_t)d->M * g->kh * g->kw;
+    if (NP == 0) return 0;
+    if (!cf_mem_host(d->col, K * NP)) return cf_layer_error(l, NULL, err, "out of memory for the column buffer");
+    if (g->N > 1 && !cf_mem_host(d->x, (size_t)d->C * NP))
+        return cf_layer_error(l, NULL, err, "out of memory for the input buffer");
+    return 0;
+}
+
 static int deconv_reshape(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt, cf_error *err)
 {
     deconv_priv *d = l->priv;
@@ -129,12 +148,14 @@ static int deconv_reshape(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, 
                               cf_blob_shape_str(b0, s, sizeof s));
     for (int i = 0; i < nt; i++)
         if (cf_blob_reshape4(top[i], g->N, d->M, g->H, g->W, err)) return cf_error_ctx(err, "layer '%s'", l->name);
-    if (NP > 0) {
-        if (!cf_mem_host(d->col, K * NP)) return cf_layer_error(l, NULL, err, "out of memory for the column buffer");
-        if (g->N > 1 && !cf_mem_host(d->x, (size_t)d->C * NP))
-            return cf_layer_error(l, NULL, err, "out of memory for the input buffer");
+    if (cf_dnnl_on(l->be)) {
+        /* oneDNN sees the layer from the bottom (H × W) up to the top */
+        cf_conv_geom up = *g;
+        up.C = d->C, up.H = d->H, up.W = d->W, up.Ho = g->H, up.Wo = g->W;
+        d->dn = cf_dnnl_deconv_plan(d->dn, l->be, &up, d->M, d->G, d->bias_term, l->phase == CF_TRAIN);
+        if (d->dn) return 0;
     }
-    return 0;
+    return lowering_buffers(l, err);
 }
 
 /* The bottom as X[C][N·P]: the bottom itself for one image. */
@@ -153,9 +174,17 @@ static int deconv_forward(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, 
     if (NP == 0) return 0;
     const float *w = cf_blob_data(l->param[0]);
     const float *bias = d->bias_term ? cf_blob_data(l->param[1]) : NULL;
-    float *col = d->col->host;
     size_t plane = (size_t)g->H * g->W;
     for (int i = 0; i < nb; i++) {
+        if (d->dn) {
+            if (cf_dnnl_deconv_forward(d->dn, cf_blob_data(bottom[i]), w, bias, cf_blob_mdata(top[i])) == 0) continue;
+            /* oneDNN failed: our own code from here on (a later reshape
+             * tries oneDNN again) */
+            cf_dnnl_deconv_free(d->dn);
+            d->dn = NULL;
+            if (lowering_buffers(l, err)) return -1;
+        }
+        float *col = d->col->host;
         const float *x = rows_of(d, cf_blob_data(bottom[i]));
         for (int gi = 0; gi < d->G; gi++)
             cf_gemm(l->be, true, false, Kg, NP, Cg, 1.0f, w + (size_t)gi * Cg * Kg, x + (size_t)gi * Cg * NP, 0.0f,
@@ -180,9 +209,24 @@ static void deconv_backward(cf_layer *l, cf_blob **top, int nt, const bool *prop
     if (NP == 0) return;
     bool dw = l->param_grad[0], db = d->bias_term && l->param_grad[1];
     const float *w = cf_blob_data(l->param[0]);
-    float *col = d->col->host;
     size_t plane = (size_t)g->H * g->W;
-    for (int i = 0; i < nb; i++) {
+    int i = 0;
+    for (; d->dn && i < nb; i++) {
+        if (!dw && !db && !prop[i]) continue;
+        if (cf_dnnl_deconv_backward(d->dn, cf_blob_data(bottom[i]), w, cf_blob_diff(top[i]),
+                                    prop[i] ? cf_blob_mdiff(bottom[i]) : NULL, dw ? cf_blob_mdiff(l->param[0]) : NULL,
+                                    db ? cf_blob_mdiff(l->param[1]) : NULL))
+            break; /* oneDNN failed: our own code takes bottoms i.. */
+    }
+    if (i == nb) return;
+    if (d->dn) {
+        cf_error err;
+        cf_dnnl_deconv_free(d->dn); /* until a reshape tries oneDNN again */
+        d->dn = NULL;
+        if (lowering_buffers(l, &err)) abort(); /* out of memory in backward: nothing to return it through */
+    }
+    float *col = d->col->host;
+    for (; i < nb; i++) {
         const float *dy = cf_blob_diff(top[i]);
         if (db) {
             float *bd = cf_blob_mdiff(l->param[1]);
@@ -219,6 +263,7 @@ static void deconv_destroy(cf_layer *l)
     if (!d) return;
     cf_mem_unref(d->col);
     cf_mem_unref(d->x);
+    cf_dnnl_deconv_free(d->dn);
     free(d);
 }
 
