@@ -487,3 +487,42 @@ Test(dnnl, deconvolution_two_bottoms_one_image)
     const char *y1 = "{name: d, type: Deconvolution, convolution_param: {num_output: 1, kernel_size: 3, stride: 1}}";
     cr_assert_gt(run_both(y1, 4, SHAPE(3, 1, 6, 7), one), 0);
 }
+
+/* ---- issue 7: LRN (dnnl_lrn.c) ---- */
+
+Test(dnnl, lrn_across_channels_alexnet)
+{
+    const char *y = "{name: n, type: LRN, lrn_param: {local_size: 5, alpha: 0.5, beta: 0.75}}";
+    cr_assert_gt(run_both(y, 4, SHAPE(3, 16, 7, 5), one), 0);
+    opts o = one;
+    o.lo = -3, o.hi = 3;
+    const char *yk = "{name: n, type: LRN, lrn_param: {local_size: 5, alpha: 0.1, beta: 0.75, k: 2}}";
+    cr_assert_gt(run_both(yk, 4, SHAPE(2, 24, 3, 9), o), 0);
+}
+
+Test(dnnl, lrn_within_channel_divides_by_n_squared_at_the_edges)
+{
+    /* k is ignored within a channel, as Caffe */
+    const char *y = "{name: n, type: LRN, lrn_param: {local_size: 3, alpha: 0.7, beta: 0.75, k: 5,"
+                    " norm_region: WITHIN_CHANNEL}}";
+    cr_assert_gt(run_both(y, 4, SHAPE(3, 16, 7, 6), one), 0);
+    const char *y5 = "{name: n, type: LRN, lrn_param: {local_size: 5, alpha: 2, beta: 0.75,"
+                     " norm_region: WITHIN_CHANNEL}}";
+    cr_assert_gt(run_both(y5, 4, SHAPE(2, 24, 5, 9), one), 0);
+}
+
+Test(dnnl, lrn_falls_back_without_fast_code)
+{
+    /* configurations oneDNN has only reference code for (a β other than
+     * 0.75, a window other than 5 across, 8 channels within): the layer's
+     * own code */
+    const char *ys[] = {"{name: n, type: LRN, lrn_param: {local_size: 3}}",
+                        "{name: n, type: LRN, lrn_param: {beta: 0.6}}",
+                        "{name: n, type: LRN, lrn_param: {local_size: 7, beta: 1}}",
+                        "{name: n, type: LRN, lrn_param: {norm_region: WITHIN_CHANNEL, beta: 0.6}}"};
+    for (size_t i = 0; i < sizeof ys / sizeof *ys; i++) cr_assert_eq(run_both(ys[i], 4, SHAPE(2, 16, 5, 5), one), 0);
+    cr_assert_eq(run_both("{name: n, type: LRN, lrn_param: {local_size: 3, norm_region: WITHIN_CHANNEL}}", 4,
+                          SHAPE(2, 8, 5, 5), one), 0);
+    /* channels not a multiple of 8: whoever takes it, the answers agree */
+    run_both("{name: n, type: LRN}", 4, SHAPE(2, 20, 5, 5), one);
+}

@@ -18,11 +18,15 @@
  * with m = n across channels, n² within.  Backward recomputes y's factor
  * from x and the stored s rather than reading the top, which a later
  * in-place layer may have changed.
- * lrn_param.engine is accepted for Caffe prototxts and has no effect. */
+ * lrn_param.engine is accepted for Caffe prototxts and has no effect.
+ * With oneDNN (dnnl_layers.h) both passes run as its LRN primitive where
+ * it has fast code for the configuration (dnnl_lrn.c says which); the
+ * buffers below are then made only if this code has to run. */
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 
+#include "dnnl/dnnl_layers.h"
 #include "layer.h"
 
 static const char *const regions[] = {"ACROSS_CHANNELS", "WITHIN_CHANNEL", NULL};
@@ -35,6 +39,7 @@ typedef struct {
     size_t N, C, H, W;
     cf_mem *scale;      /* s, one per element, kept for backward */
     cf_mem *ratio;      /* backward: ∂E/∂y · x · s^(−β−1) */
+    cf_dnnl_lrn *dn;    /* oneDNN plan for the current shape, or NULL */
 } lrn_priv;
 
 typedef struct {
@@ -71,6 +76,16 @@ static int lrn_setup(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int n
     return 0;
 }
 
+/* The buffers this file's passes need (reshape set the shape). */
+static int own_buffers(cf_layer *l, cf_error *err)
+{
+    lrn_priv *c = l->priv;
+    size_t n = c->N * c->C * c->H * c->W;
+    if (!cf_mem_host(c->scale, n + 1) || !cf_mem_host(c->ratio, n + 1))
+        return cf_layer_error(l, NULL, err, "out of memory");
+    return 0;
+}
+
 static int lrn_reshape(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt, cf_error *err)
 {
     lrn_priv *c = l->priv;
@@ -83,9 +98,14 @@ static int lrn_reshape(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int
     c->C = (size_t)b->shape[1];
     c->H = (size_t)b->shape[2];
     c->W = (size_t)b->shape[3];
-    if (!cf_mem_host(c->scale, b->count + 1) || !cf_mem_host(c->ratio, b->count + 1))
-        return cf_layer_error(l, NULL, err, "out of memory");
-    return cf_blob_reshape_like(top[0], bottom[0], err);
+    if (cf_blob_reshape_like(top[0], bottom[0], err)) return -1;
+    if (cf_dnnl_on(l->be)) {
+        int shape[4] = {b->shape[0], b->shape[1], b->shape[2], b->shape[3]};
+        c->dn = cf_dnnl_lrn_plan(c->dn, l->be, shape, c->region == WITHIN, c->size, c->alpha, c->beta,
+                                 c->region == WITHIN ? 1.0f : c->k, l->phase == CF_TRAIN);
+        if (c->dn) return 0;
+    }
+    return own_buffers(l, err);
 }
 
 /* ---- across channels: units are (n, h) rows, each spanning all channels ---- */
@@ -197,6 +217,13 @@ static int lrn_forward(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int
     lrn_priv *c = l->priv;
     lrn_job j = {.c = c, .x = cf_blob_data(bottom[0])};
     j.y = cf_blob_mdata(top[0]);
+    if (c->dn) {
+        if (cf_dnnl_lrn_forward(c->dn, j.x, j.y) == 0) return 0;
+        /* oneDNN failed: our own code until a reshape tries it again */
+        cf_dnnl_lrn_free(c->dn);
+        c->dn = NULL;
+        if (own_buffers(l, err)) return -1;
+    }
     if (c->region == ACROSS) cf_parallel_for(l->be, c->N * c->H, 1, across_fwd, &j);
     else cf_parallel_for(l->be, c->N * c->C, 1, within_fwd, &j);
     return 0;
@@ -208,6 +235,19 @@ static void lrn_backward(cf_layer *l, cf_blob **top, int nt, const bool *prop, c
     if (!prop[0]) return;
     lrn_job j = {.c = c, .x = cf_blob_data(bottom[0]), .dy = cf_blob_diff(top[0])};
     j.dx = cf_blob_mdiff(bottom[0]);
+    if (c->dn) {
+        if (cf_dnnl_lrn_backward(c->dn, j.x, j.dy, j.dx) == 0) return;
+        /* oneDNN failed: our own code, which needs the scale forward keeps:
+         * forward again, its output into the ratio buffer (free until
+         * backward fills it) */
+        cf_error err;
+        cf_dnnl_lrn_free(c->dn);
+        c->dn = NULL;
+        if (own_buffers(l, &err)) abort(); /* out of memory in backward: nothing to return it through */
+        lrn_job f = {.c = c, .x = j.x, .y = c->ratio->host};
+        if (c->region == ACROSS) cf_parallel_for(l->be, c->N * c->H, 1, across_fwd, &f);
+        else cf_parallel_for(l->be, c->N * c->C, 1, within_fwd, &f);
+    }
     if (c->region == ACROSS) cf_parallel_for(l->be, c->N * c->H, 1, across_bwd, &j);
     else cf_parallel_for(l->be, c->N * c->C, 1, within_bwd, &j);
 }
@@ -218,6 +258,7 @@ static void lrn_destroy(cf_layer *l)
     if (!c) return;
     cf_mem_unref(c->scale);
     cf_mem_unref(c->ratio);
+    cf_dnnl_lrn_free(c->dn);
     free(c);
 }
 
