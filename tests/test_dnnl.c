@@ -526,3 +526,78 @@ Test(dnnl, lrn_falls_back_without_fast_code)
     /* channels not a multiple of 8: whoever takes it, the answers agree */
     run_both("{name: n, type: LRN}", 4, SHAPE(2, 20, 5, 5), one);
 }
+
+/* ---- issue 7: BatchNorm (dnnl_bn.c) ---- */
+
+/* Like run_both, for BatchNorm: its three blobs start as running sums
+ * that make sense (a positive variance and weight), and after forward
+ * they must agree too (the running update from oneDNN's batch mean and
+ * variance, with Caffe's m/(m − 1)). */
+static long bn_both(const char *yaml, int naxes, const int *shape, bool inplace, float lo, float hi)
+{
+    cf_backend *be[2] = {backend(false, false), backend(true, false)};
+    cf_blob *bottom[2], *top[2];
+    cf_layer *l[2];
+    cf_error err;
+    long before = cf_dnnl_executions(be[1]);
+    for (int k = 0; k < 2; k++) {
+        bottom[k] = tu_blob("x", naxes, shape, lo, hi, 11);
+        top[k] = inplace ? bottom[k] : cf_blob_new("y");
+        l[k] = make_layer(yaml, be[k], &bottom[k], 1, &top[k], 1);
+        float *mean = cf_blob_mdata(l[k]->param[0]), *var = cf_blob_mdata(l[k]->param[1]);
+        for (size_t c = 0; c < l[k]->param[0]->count; c++) {
+            mean[c] = 0.3f * (float)c - 0.5f;
+            var[c] = 0.5f + 0.25f * (float)c;
+        }
+        cf_blob_mdata(l[k]->param[2])[0] = 1.7f;
+        cr_assert_eq(l[k]->ops->reshape(l[k], &bottom[k], 1, &top[k], 1, &err), 0);
+        cr_assert_eq(l[k]->ops->forward(l[k], &bottom[k], 1, &top[k], 1, &err), 0);
+    }
+    agree(cf_blob_data(top[1]), cf_blob_data(top[0]), top[0]->count, "top", yaml);
+    for (int p = 0; p < 3; p++)
+        agree(cf_blob_data(l[1]->param[p]), cf_blob_data(l[0]->param[p]), l[0]->param[p]->count, "running sums", yaml);
+    for (int k = 0; k < 2; k++) {
+        cf_rng r;
+        cf_rng_seed(&r, 51);
+        float *d = cf_blob_mdiff(top[k]);
+        for (size_t j = 0; j < top[k]->count; j++) d[j] = cf_rng_uniform(&r, -1, 1);
+        bool prop = true;
+        l[k]->ops->backward(l[k], &top[k], 1, &prop, &bottom[k], 1);
+    }
+    agree(cf_blob_diff(bottom[1]), cf_blob_diff(bottom[0]), bottom[0]->count, "bottom diff", yaml);
+    for (int k = 0; k < 2; k++) {
+        cf_rng *r = l[k]->rng;
+        cf_layer_free(l[k]);
+        free(r);
+        cf_blob_free(bottom[k]);
+        if (!inplace) cf_blob_free(top[k]);
+    }
+    return cf_dnnl_executions(be[1]) - before;
+}
+
+Test(dnnl, batch_norm_batch_statistics)
+{
+    const char *y = "{name: b, type: BatchNorm, batch_norm_param: {moving_average_fraction: 0.9, eps: 0.001}}";
+    cr_assert_gt(bn_both(y, 4, SHAPE(3, 5, 7, 6), false, -1, 1), 0);
+    /* values far from 0: the variance must not lose its digits */
+    cr_assert_gt(bn_both(y, 4, SHAPE(4, 3, 5, 5), false, 3, 5), 0);
+    /* after an InnerProduct (2 axes), and one value per channel (m = 1) */
+    cr_assert_gt(bn_both("{name: b, type: BatchNorm}", 2, SHAPE(16, 7), false, -2, 2), 0);
+    cr_assert_gt(bn_both("{name: b, type: BatchNorm}", 2, SHAPE(1, 4), false, -2, 2), 0);
+}
+
+Test(dnnl, batch_norm_in_place)
+{
+    /* oneDNN's backward reads x: the layer keeps a copy */
+    cr_assert_gt(bn_both("{name: b, type: BatchNorm}", 4, SHAPE(3, 4, 5, 7), true, -1, 1), 0);
+    cr_assert_gt(bn_both("{name: b, type: BatchNorm, batch_norm_param: {use_global_stats: true}}", 4,
+                         SHAPE(3, 4, 5, 7), true, -1, 1), 0);
+}
+
+Test(dnnl, batch_norm_global_statistics)
+{
+    const char *y = "{name: b, type: BatchNorm, batch_norm_param: {use_global_stats: true, eps: 0.01}}";
+    cr_assert_gt(bn_both(y, 4, SHAPE(5, 6, 9, 7), false, -1, 1), 0);
+    /* large enough to be cut into two slices */
+    cr_assert_gt(bn_both(y, 4, SHAPE(6, 8, 33, 33), false, -1, 1), 0);
+}

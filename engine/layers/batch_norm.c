@@ -23,19 +23,28 @@
  *     ∂E/∂x = (∂E/∂y − mean(∂E/∂y) − mean(∂E/∂y · ŷ) · ŷ) / √(σ² + ε)
  * and with global statistics, which are constants, ∂E/∂y / √(σ² + ε).
  * ŷ is kept from forward (a later in-place layer may change the top), so
- * in place is fine. */
+ * in place is fine.
+ *
+ * With oneDNN (dnnl_layers.h) both passes run as its batch normalization
+ * (dnnl_bn.c): it hands back the batch's μ and biased σ², which go into
+ * the running sums as above, or takes the running ones with global
+ * statistics; its backward recomputes ŷ from x, so in place with batch
+ * statistics the layer keeps a copy of x instead of ŷ. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dnnl/dnnl_layers.h"
 #include "layer.h"
 
 typedef struct {
     bool global;
     float maf, eps;
     size_t N, C, S;         /* bottom as N × C × S */
-    cf_mem *mean, *std;     /* per channel: μ and √(σ² + ε) of the last forward */
-    cf_mem *y_norm;         /* ŷ, for backward */
+    cf_mem *mean, *var, *std; /* per channel: μ, σ² and √(σ² + ε) of the last forward */
+    cf_mem *y_norm;         /* ŷ, for backward (our own passes) */
+    cf_mem *x_copy;         /* x, for oneDNN's backward when in place */
+    cf_dnnl_bn *dn;         /* oneDNN plan for the current shape, or NULL */
 } bn_priv;
 
 typedef struct {
@@ -64,8 +73,10 @@ static int bn_setup(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt
     c->maf = (float)maf;
     c->eps = (float)eps;
     c->mean = cf_mem_new();
+    c->var = cf_mem_new();
     c->std = cf_mem_new();
     c->y_norm = cf_mem_new();
+    c->x_copy = cf_mem_new();
     int C = bottom[0]->naxes == 1 ? 1 : bottom[0]->shape[1], one = 1;
     for (int i = 0; i < 3; i++) {
         cf_blob *b = cf_layer_add_param(l, 1, i < 2 ? &C : &one, err);
@@ -74,6 +85,14 @@ static int bn_setup(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt
         l->param_grad[i] = false;
         l->param_fixed[i] = true;
     }
+    return 0;
+}
+
+/* ŷ's buffer, for our own passes (reshape set the shape). */
+static int y_norm_buffer(cf_layer *l, cf_error *err)
+{
+    bn_priv *c = l->priv;
+    if (!cf_mem_host(c->y_norm, c->N * c->C * c->S + 1)) return cf_layer_error(l, NULL, err, "out of memory");
     return 0;
 }
 
@@ -89,13 +108,19 @@ static int bn_reshape(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int 
     c->N = (size_t)b->shape[0];
     c->C = C;
     c->S = cf_blob_count_range(b, 2, b->naxes);
-    if (!cf_mem_host(c->mean, C + 1) || !cf_mem_host(c->std, C + 1) || !cf_mem_host(c->y_norm, b->count + 1))
+    if (!cf_mem_host(c->mean, C + 1) || !cf_mem_host(c->var, C + 1) || !cf_mem_host(c->std, C + 1))
         return cf_layer_error(l, NULL, err, "out of memory");
-    return top[0] == bottom[0] ? 0 : cf_blob_reshape_like(top[0], bottom[0], err);
+    if (top[0] != bottom[0] && cf_blob_reshape_like(top[0], bottom[0], err)) return -1;
+    if (cf_dnnl_on(l->be)) {
+        c->dn = cf_dnnl_bn_plan(c->dn, l->be, c->N, C, c->S, c->eps, c->global, l->phase == CF_TRAIN);
+        if (c->dn && top[0] == bottom[0] && !c->global && !cf_mem_host(c->x_copy, b->count + 1))
+            return cf_layer_error(l, NULL, err, "out of memory");
+        if (c->dn) return 0;
+    }
+    return y_norm_buffer(l, err);
 }
 
-/* Batch mean and biased variance of channels [b, e): into mean and std
- * (std holds σ² until the forward pass turns it into √(σ² + ε)). */
+/* Batch mean and biased variance of channels [b, e): into mean and var. */
 static void batch_stats(void *ctx, size_t b, size_t e)
 {
     bn_job *j = ctx;
@@ -113,7 +138,7 @@ static void batch_stats(void *ctx, size_t b, size_t e)
             for (size_t i = 0; i < c->S; i++) sq += (x[i] - mu) * (x[i] - mu);
         }
         c->mean->host[ch] = (float)mu;
-        c->std->host[ch] = (float)(sq / m);
+        c->var->host[ch] = (float)(sq / m);
     }
 }
 
@@ -176,8 +201,31 @@ static void update_running(cf_layer *l, bn_priv *c)
     t[0] = t[0] * c->maf + 1;
     for (size_t ch = 0; ch < c->C; ch++) {
         sum_mean[ch] = c->mean->host[ch] + c->maf * sum_mean[ch];
-        sum_var[ch] = corr * c->std->host[ch] + c->maf * sum_var[ch];
+        sum_var[ch] = corr * c->var->host[ch] + c->maf * sum_var[ch];
     }
+}
+
+/* The running mean and variance, from the three blobs, into mean, var. */
+static void global_stats(cf_layer *l, bn_priv *c)
+{
+    const float *t = cf_blob_data(l->param[2]);
+    float f = t[0] == 0 ? 0 : 1 / t[0];
+    const float *sum_mean = cf_blob_data(l->param[0]), *sum_var = cf_blob_data(l->param[1]);
+    for (size_t ch = 0; ch < c->C; ch++) {
+        c->mean->host[ch] = f * sum_mean[ch];
+        c->var->host[ch] = f * sum_var[ch];
+    }
+}
+
+static void take_std(bn_priv *c)
+{
+    for (size_t ch = 0; ch < c->C; ch++) c->std->host[ch] = sqrtf(c->var->host[ch] + c->eps);
+}
+
+/* The bottom oneDNN's backward reads: x, or its copy when in place. */
+static const float *dnnl_x(bn_priv *c, cf_blob **bottom, cf_blob **top)
+{
+    return top[0] == bottom[0] && !c->global ? c->x_copy->host : cf_blob_data(bottom[0]);
 }
 
 static int bn_forward(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt, cf_error *err)
@@ -185,19 +233,30 @@ static int bn_forward(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int 
     bn_priv *c = l->priv;
     if (c->N * c->S == 0) return 0;
     bn_job j = {.c = c, .x = cf_blob_data(bottom[0])};
-    if (c->global) {
-        const float *t = cf_blob_data(l->param[2]);
-        float f = t[0] == 0 ? 0 : 1 / t[0];
-        const float *sum_mean = cf_blob_data(l->param[0]), *sum_var = cf_blob_data(l->param[1]);
-        for (size_t ch = 0; ch < c->C; ch++) {
-            c->mean->host[ch] = f * sum_mean[ch];
-            c->std->host[ch] = f * sum_var[ch];
+    if (c->global) global_stats(l, c);
+    if (c->dn) {
+        const float *x = j.x;
+        if (top[0] == bottom[0] && !c->global) {
+            cf_copy(l->be, bottom[0]->count, x, c->x_copy->host);
+            x = c->x_copy->host;
         }
-    } else {
+        if (cf_dnnl_bn_forward(c->dn, x, cf_blob_mdata(top[0]), c->mean->host, c->var->host) == 0) {
+            if (!c->global) update_running(l, c);
+            take_std(c);
+            return 0;
+        }
+        /* oneDNN failed: our own code until a reshape tries it again
+         * (from the copy in place: the top may be half written) */
+        cf_dnnl_bn_free(c->dn);
+        c->dn = NULL;
+        if (y_norm_buffer(l, err)) return -1;
+        j.x = x;
+    }
+    if (!c->global) {
         cf_parallel_for(l->be, c->C, 1, batch_stats, &j);
         update_running(l, c);
     }
-    for (size_t ch = 0; ch < c->C; ch++) c->std->host[ch] = sqrtf(c->std->host[ch] + c->eps);
+    take_std(c);
     j.y = cf_blob_mdata(top[0]);
     cf_parallel_for(l->be, c->C, 1, normalize, &j);
     return 0;
@@ -209,6 +268,24 @@ static void bn_backward(cf_layer *l, cf_blob **top, int nt, const bool *prop, cf
     if (!prop[0] || c->N * c->S == 0) return;
     bn_job j = {.c = c, .dy = cf_blob_diff(top[0])};
     j.dx = cf_blob_mdiff(bottom[0]);
+    if (c->dn) {
+        const float *x = dnnl_x(c, bottom, top);
+        if (cf_dnnl_bn_backward(c->dn, x, c->mean->host, c->var->host, j.dy, j.dx) == 0) return;
+        /* oneDNN failed: our own code, with ŷ from x (forward did not
+         * keep it) */
+        cf_error err;
+        cf_dnnl_bn_free(c->dn);
+        c->dn = NULL;
+        if (y_norm_buffer(l, &err)) abort(); /* out of memory in backward: nothing to return it through */
+        if (!c->global) {
+            for (size_t n = 0; n < c->N; n++)
+                for (size_t ch = 0; ch < c->C; ch++) {
+                    size_t off = (n * c->C + ch) * c->S;
+                    for (size_t i = 0; i < c->S; i++)
+                        c->y_norm->host[off + i] = (x[off + i] - c->mean->host[ch]) / c->std->host[ch];
+                }
+        }
+    }
     cf_parallel_for(l->be, c->C, 1, backward_channels, &j);
 }
 
@@ -217,8 +294,11 @@ static void bn_destroy(cf_layer *l)
     bn_priv *c = l->priv;
     if (!c) return;
     cf_mem_unref(c->mean);
+    cf_mem_unref(c->var);
     cf_mem_unref(c->std);
     cf_mem_unref(c->y_norm);
+    cf_mem_unref(c->x_copy);
+    cf_dnnl_bn_free(c->dn);
     free(c);
 }
 
