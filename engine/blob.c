@@ -124,6 +124,7 @@ void cf_mem_unref(cf_mem *m)
     if (!m || --m->refs > 0) return;
     host_free(m->host, m->cap);
     if (m->dev) m->devops->free(m->dev, m->cap * sizeof(float));
+    if (m->alt) m->altops->free(m->alt);
     free(m);
 }
 
@@ -134,6 +135,15 @@ static void pull(cf_mem *m)
     if (m->head != CF_MEM_DEVICE) return;
     m->devops->to_host(m->host, m->dev, m->size * sizeof(float));
     m->head = CF_MEM_SYNCED;
+}
+
+/* Have the alt side's owner write it back when it is the newer one (the
+ * host side exists at the current capacity). */
+static void pull_alt(cf_mem *m)
+{
+    if (!m->alt_newest) return;
+    m->altops->to_host(m->alt, m->host, m->size);
+    m->alt_newest = false;
 }
 
 /* Capacity for at least n floats (at least 1), keeping the contents.
@@ -150,6 +160,8 @@ static bool reserve(cf_mem *m, size_t n)
     }
     if (m->head == CF_MEM_DEVICE && !m->host && !(m->host = host_alloc(m->cap, 0))) return false;
     pull(m);
+    pull_alt(m);
+    m->alt_valid = false; /* made for a smaller shape */
     float *p = host_alloc(n, m->cap * sizeof(float));
     if (!p) return false;
     memcpy(p, m->host, m->size * sizeof(float));
@@ -169,10 +181,40 @@ float *cf_mem_host(cf_mem *m, size_t n)
     if (!reserve(m, n)) return NULL;
     if (!m->host && !(m->host = host_alloc(m->cap, 0))) return NULL;
     pull(m);
+    pull_alt(m);
     if (m->head == CF_MEM_UNINIT) m->head = CF_MEM_HOST;
     if (n > m->size) m->size = n;
     return m->host;
 }
+
+bool cf_mem_hold(cf_mem *m, size_t n)
+{
+    if (!reserve(m, n)) return false;
+    if (!m->host && !(m->host = host_alloc(m->cap, 0))) return false;
+    if (m->head == CF_MEM_UNINIT) m->head = CF_MEM_HOST;
+    if (n > m->size) m->size = n;
+    return true;
+}
+
+void cf_mem_set_alt(cf_mem *m, void *alt, const cf_mem_alt_ops *ops)
+{
+    if (m->alt && m->alt != alt) {
+        if (m->alt_newest && m->host) pull_alt(m); /* never lose the newest values */
+        m->altops->free(m->alt);
+    }
+    m->alt = alt;
+    m->altops = ops;
+    m->alt_valid = m->alt_newest = false;
+}
+
+void cf_mem_alt_wrote(cf_mem *m)
+{
+    m->alt_valid = m->alt_newest = true;
+    m->head = CF_MEM_HOST; /* the alt side lives on the host: a device copy is stale */
+}
+
+/* A host write: the alt side no longer holds the values. */
+static void alt_stale(cf_mem *m) { m->alt_valid = m->alt_newest = false; }
 
 float *cf_mem_dev(cf_mem *m, size_t n, const cf_device_ops *ops)
 {
@@ -183,6 +225,7 @@ float *cf_mem_dev(cf_mem *m, size_t n, const cf_device_ops *ops)
         if (!(m->dev = ops->alloc(m->cap * sizeof(float)))) return NULL;
         ops->zero(m->dev, m->cap * sizeof(float)); /* a new side starts as zeros, as the host's does */
     }
+    if (m->alt_newest && m->host) pull_alt(m);
     if (m->head == CF_MEM_HOST) {
         ops->to_device(m->dev, m->host, m->size * sizeof(float));
         m->head = CF_MEM_SYNCED;
@@ -254,6 +297,7 @@ float *cf_blob_mdata(cf_blob *b)
 {
     float *p = cf_mem_host(b->data, b->count);
     b->data->head = CF_MEM_HOST;
+    alt_stale(b->data);
     return p;
 }
 
@@ -261,6 +305,7 @@ float *cf_blob_mdiff(cf_blob *b)
 {
     float *p = cf_mem_host(b->diff, b->count);
     b->diff->head = CF_MEM_HOST;
+    alt_stale(b->diff);
     return p;
 }
 
@@ -270,14 +315,14 @@ const float *cf_blob_dev_diff(const cf_blob *b, const cf_device_ops *ops) { retu
 float *cf_blob_dev_mdata(cf_blob *b, const cf_device_ops *ops)
 {
     float *p = cf_mem_dev(b->data, b->count, ops);
-    if (p) b->data->head = CF_MEM_DEVICE;
+    if (p) b->data->head = CF_MEM_DEVICE, alt_stale(b->data);
     return p;
 }
 
 float *cf_blob_dev_mdiff(cf_blob *b, const cf_device_ops *ops)
 {
     float *p = cf_mem_dev(b->diff, b->count, ops);
-    if (p) b->diff->head = CF_MEM_DEVICE;
+    if (p) b->diff->head = CF_MEM_DEVICE, alt_stale(b->diff);
     return p;
 }
 

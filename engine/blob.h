@@ -16,6 +16,14 @@
  * pointers, and whichever side is stale is brought up to date then, so
  * layers can move to the GPU one at a time and every mix stays correct.
  *
+ * A cf_mem may also hold its values in a second layout on the host (an
+ * "alt" side: oneDNN's blocked layouts, engine/dnnl/dnnl_layers.h), made
+ * and written by the code that owns that layout, which marks it newest
+ * with cf_mem_alt_wrote.  Any host read of a stale host side (cf_blob_data
+ * and the rest) first has the owner write the values back in NCHW
+ * (alt_ops.to_host); any host write (cf_blob_mdata, ...) makes the alt
+ * side stale.  So the layout is invisible to every reader but the owner.
+ *
  * Ownership: cf_blob_new allocates; cf_blob_free releases its references.
  */
 #ifndef CF_BLOB_H
@@ -35,6 +43,14 @@ typedef enum { CF_MEM_UNINIT, CF_MEM_HOST, CF_MEM_DEVICE, CF_MEM_SYNCED } cf_mem
 
 struct cf_device_ops;
 
+/* Hooks of an alt side's owner: to_host writes the alt side's values into
+ * host in NCHW (size floats); free releases it (when the cf_mem goes or is
+ * given another alt side). */
+typedef struct cf_mem_alt_ops {
+    void (*to_host)(void *alt, float *host, size_t size);
+    void (*free)(void *alt);
+} cf_mem_alt_ops;
+
 typedef struct cf_mem {
     float *host;
     void *dev;
@@ -43,6 +59,10 @@ typedef struct cf_mem {
     cf_mem_head head;
     int refs;
     const struct cf_device_ops *devops; /* NULL on the CPU */
+    void *alt;          /* the alt side (see the top comment), or NULL */
+    const cf_mem_alt_ops *altops;
+    bool alt_valid;     /* the alt side holds the current values */
+    bool alt_newest;    /* ... and the host side does not (implies alt_valid) */
 } cf_mem;
 
 /* Device hooks a GPU backend fills in (copies and allocation).  alloc
@@ -134,5 +154,13 @@ float *cf_mem_host(cf_mem *m, size_t n);
 /* The same on the device of `ops` (see cf_blob_dev_data; the device side
  * is not marked newest). */
 float *cf_mem_dev(cf_mem *m, size_t n, const cf_device_ops *ops);
+/* Make sure the host side holds n floats (allocating it zero-filled),
+ * without bringing it up to date: for reserving memory ahead (the net
+ * before a forward), where cf_mem_host would copy a newer side back. */
+bool cf_mem_hold(cf_mem *m, size_t n);
+/* Give m an alt side (the old one freed), not yet valid. */
+void cf_mem_set_alt(cf_mem *m, void *alt, const cf_mem_alt_ops *ops);
+/* The alt side's owner wrote it: it is newest, the host side stale. */
+void cf_mem_alt_wrote(cf_mem *m);
 
 #endif

@@ -388,20 +388,22 @@ static int alloc_failed(cf_layer *l, const char *kind, const cf_blob *b, cf_erro
     return -1;
 }
 
+/* cf_mem_hold, not cf_blob_data: reserving must not copy a newer side
+ * (a device, or oneDNN's blocked layout) back to the host each time. */
 static int ensure_memory(const cf_net *net, const cf_net_layer *nl, cf_error *err)
 {
     cf_layer *l = nl->layer;
     for (int t = 0; t < nl->nt; t++)
-        if (!cf_blob_data(nl->top[t])) return alloc_failed(l, "top", nl->top[t], err);
+        if (!cf_mem_hold(nl->top[t]->data, nl->top[t]->count)) return alloc_failed(l, "top", nl->top[t], err);
     if (net->phase != CF_TRAIN) return 0;
     for (int t = 0; t < nl->nt; t++)
-        if ((nl->need_backward || nl->loss_weight[t] != 0) && !cf_blob_diff(nl->top[t]))
+        if ((nl->need_backward || nl->loss_weight[t] != 0) && !cf_mem_hold(nl->top[t]->diff, nl->top[t]->count))
             return alloc_failed(l, "gradient of top", nl->top[t], err);
     if (!nl->need_backward) return 0;
     for (int b = 0; b < nl->nb; b++)
-        if (nl->prop_down[b] && !cf_blob_diff(nl->bottom[b])) return alloc_failed(l, "gradient of bottom", nl->bottom[b], err);
+        if (nl->prop_down[b] && !cf_mem_hold(nl->bottom[b]->diff, nl->bottom[b]->count)) return alloc_failed(l, "gradient of bottom", nl->bottom[b], err);
     for (int p = 0; p < l->nparam; p++)
-        if (l->param_grad[p] && !cf_blob_diff(l->param[p])) return alloc_failed(l, "gradient of param", l->param[p], err);
+        if (l->param_grad[p] && !cf_mem_hold(l->param[p]->diff, l->param[p]->count)) return alloc_failed(l, "gradient of param", l->param[p], err);
     return 0;
 }
 

@@ -61,6 +61,8 @@ void *cf_dnnl_backend_new(cf_backend *be)
     d->pool = env && strcmp(env, "1") == 0;
     env = getenv("CAFETUI_DNNL_OMP");
     d->omp = env && strcmp(env, "1") == 0;
+    env = getenv("CAFETUI_DNNL_BLOCKED");
+    d->blocked = env && strcmp(env, "1") == 0;
     if (dnnl_engine_create(&d->engine, dnnl_cpu, 0) != dnnl_success) {
         free(d);
         return NULL;
@@ -311,6 +313,10 @@ int dn_tensor_init(dn_tensor *t, cf_dnnl *d, const dnnl_memory_desc_t *user_md, 
         t->prim = NULL;
         return -1;
     }
+    if (dnnl_memory_create(&t->ext, prim_md, d->engine, DNNL_MEMORY_NONE) != dnnl_success) {
+        t->ext = NULL;
+        return -1;
+    }
     if (dir == DN_IN) return make_reorder(d, user_md, prim_md, false, &t->reorder);
     return make_reorder(d, prim_md, user_md, dir == DN_OUT_ADD, &t->reorder);
 }
@@ -319,6 +325,7 @@ void dn_tensor_free(dn_tensor *t)
 {
     if (t->reorder) dnnl_primitive_destroy(t->reorder);
     if (t->prim) dnnl_memory_destroy(t->prim);
+    if (t->ext) dnnl_memory_destroy(t->ext);
     if (t->user) dnnl_memory_destroy(t->user);
     memset(t, 0, sizeof *t);
 }
@@ -343,4 +350,194 @@ int dn_out_done(cf_dnnl *d, int s, dn_tensor *t)
     if (!t->prim) return 0;
     dnnl_exec_arg_t a[2] = {DN_ARG(DNNL_ARG_FROM, t->prim), DN_ARG(DNNL_ARG_TO, t->user)};
     return dn_exec(d, s, t->reorder, 2, a);
+}
+
+dnnl_memory_t dn_ext(dn_tensor *t, const float *p)
+{
+    dnnl_memory_set_data_handle(t->ext, (void *)p);
+    return t->ext;
+}
+
+/* ---- blocked activations ---- */
+
+/* The whole batch's md from a slice's, or false when N is not the
+ * outermost axis of its layout (a slice would not be one run of bytes). */
+static bool batch_md(dnnl_memory_desc_t *out, const dnnl_memory_desc_t *md, long N)
+{
+    if (md->format_kind != dnnl_blocked || md->ndims < 2 || md->offset0 != 0 || md->extra.flags != 0 ||
+        md->padded_dims[0] != md->dims[0] || md->dims[0] < 1)
+        return false;
+    const dnnl_blocking_desc_t *bd = &md->format_desc.blocking;
+    for (int i = 0; i < bd->inner_nblks; i++)
+        if (bd->inner_idxs[i] == 0) return false;
+    size_t size = dnnl_memory_desc_get_size(md);
+    if ((size_t)bd->strides[0] * sizeof(float) * (size_t)md->dims[0] != size) return false;
+    *out = *md;
+    out->dims[0] = out->padded_dims[0] = N;
+    return true;
+}
+
+void dn_batch_add(dn_batch *b, int s, const dnnl_memory_desc_t *md, bool reordered, long N)
+{
+    dnnl_memory_desc_t whole;
+    bool ok = reordered && md->data_type == dnnl_f32 && batch_md(&whole, md, N);
+    if (s == 0) {
+        b->ok = ok;
+        if (ok) b->md = whole, b->img = dnnl_memory_desc_get_size(md) / (size_t)md->dims[0];
+        return;
+    }
+    b->ok = b->ok && ok && dnnl_memory_desc_equal(&b->md, &whole);
+}
+
+/* A blob's blocked side: its values in layout md, in counted host memory,
+ * and the reorder back to the plain layout, made on first use. */
+typedef struct dn_alt {
+    cf_dnnl *d;
+    dnnl_memory_desc_t md;
+    cf_mem *buf;
+    float *p;
+    dnnl_primitive_t to_plain, from_plain;
+    dnnl_memory_t m_alt, m_plain;
+} dn_alt;
+
+static void alt_free(void *arg)
+{
+    dn_alt *a = arg;
+    if (a->to_plain) dnnl_primitive_destroy(a->to_plain);
+    if (a->from_plain) dnnl_primitive_destroy(a->from_plain);
+    if (a->m_alt) dnnl_memory_destroy(a->m_alt);
+    if (a->m_plain) dnnl_memory_destroy(a->m_plain);
+    cf_mem_unref(a->buf);
+    free(a);
+}
+
+/* The plain md of a's shape and the memory objects for reorders. */
+static int alt_plain_md(dn_alt *a, dnnl_memory_desc_t *plain)
+{
+    static const dnnl_format_tag_t tags[] = {0, dnnl_a, dnnl_ab, dnnl_abc, dnnl_abcd, dnnl_abcde};
+    if (a->md.ndims < 1 || a->md.ndims > 5 ||
+        dnnl_memory_desc_init_by_tag(plain, a->md.ndims, a->md.dims, dnnl_f32, tags[a->md.ndims]) != dnnl_success)
+        return -1;
+    if (!a->m_alt && dnnl_memory_create(&a->m_alt, &a->md, a->d->engine, DNNL_MEMORY_NONE) != dnnl_success)
+        return a->m_alt = NULL, -1;
+    if (!a->m_plain && dnnl_memory_create(&a->m_plain, plain, a->d->engine, DNNL_MEMORY_NONE) != dnnl_success)
+        return a->m_plain = NULL, -1;
+    return 0;
+}
+
+/* Reorder between the blocked values and host's NCHW ones (to_host:
+ * blocked to NCHW), made on first use, run on stream 0 from the calling
+ * thread, which is never inside a plan's slices. */
+static int alt_reorder(dn_alt *a, float *host, bool to_host)
+{
+    dnnl_primitive_t *r = to_host ? &a->to_plain : &a->from_plain;
+    if (!*r) {
+        dnnl_memory_desc_t plain;
+        if (alt_plain_md(a, &plain) ||
+            (to_host ? make_reorder(a->d, &a->md, &plain, false, r) : make_reorder(a->d, &plain, &a->md, false, r)))
+            return *r = NULL, -1;
+    }
+    dnnl_memory_set_data_handle(a->m_alt, a->p);
+    dnnl_memory_set_data_handle(a->m_plain, host);
+    dnnl_exec_arg_t args[2] = {DN_ARG(DNNL_ARG_FROM, to_host ? a->m_alt : a->m_plain),
+                               DN_ARG(DNNL_ARG_TO, to_host ? a->m_plain : a->m_alt)};
+    return dn_exec(a->d, 0, *r, 2, args);
+}
+
+/* Whoever reads a stale host side (cf_blob_data and the rest).  blob.h's
+ * hooks return nothing: a failure here is a broken oneDNN, not bad
+ * input, and aborts rather than hand wrong values on. */
+static void alt_to_host(void *arg, float *host, size_t size)
+{
+    (void)size;
+    if (alt_reorder(arg, host, true)) {
+        fprintf(stderr, "cafetui: oneDNN failed to reorder a blocked blob back to NCHW\n");
+        abort();
+    }
+}
+
+static const cf_mem_alt_ops alt_ops = {alt_to_host, alt_free};
+
+const dnnl_memory_desc_t *dn_alt_md(const cf_mem *m)
+{
+    if (!m->alt || m->altops != &alt_ops || !m->alt_valid) return NULL;
+    return &((const dn_alt *)m->alt)->md;
+}
+
+const float *dn_alt_read(const cf_mem *m, const dnnl_memory_desc_t *md)
+{
+    const dnnl_memory_desc_t *have = dn_alt_md(m);
+    return have && dnnl_memory_desc_equal(have, md) ? ((const dn_alt *)m->alt)->p : NULL;
+}
+
+float *dn_alt_write(cf_dnnl *d, cf_mem *m, const dnnl_memory_desc_t *md, size_t count)
+{
+    if (!cf_mem_hold(m, count)) return NULL;
+    if (m->alt && m->altops == &alt_ops) {
+        dn_alt *a = m->alt;
+        if (a->d == d && dnnl_memory_desc_equal(&a->md, md)) return a->p;
+    }
+    dn_alt *a = calloc(1, sizeof *a);
+    if (!a) return NULL;
+    a->d = d, a->md = *md, a->buf = cf_mem_new();
+    size_t bytes = dnnl_memory_desc_get_size(md);
+    /* zero-filled: the padding of blocked channels must read as zeros */
+    if (!(a->p = cf_mem_host(a->buf, (bytes + sizeof(float) - 1) / sizeof(float)))) {
+        alt_free(a);
+        return NULL;
+    }
+    cf_mem_set_alt(m, a, &alt_ops);
+    return a->p;
+}
+
+dn_op dn_op_read(const cf_blob *blob, bool diff, const dn_batch *b, size_t plain_img)
+{
+    const cf_mem *m = diff ? blob->diff : blob->data;
+    const float *p = b->ok ? dn_alt_read(m, &b->md) : NULL;
+    if (p) return (dn_op){(char *)p, true, b->img};
+    return (dn_op){(char *)(diff ? cf_blob_diff(blob) : cf_blob_data(blob)), false, plain_img};
+}
+
+dn_op dn_op_write(cf_dnnl *d, cf_blob *blob, bool diff, const dn_batch *b, size_t plain_img)
+{
+    float *p = d->blocked && b->ok ? dn_alt_write(d, diff ? blob->diff : blob->data, &b->md, blob->count) : NULL;
+    if (p) return (dn_op){(char *)p, true, b->img};
+    return (dn_op){(char *)(diff ? cf_blob_mdiff(blob) : cf_blob_mdata(blob)), false, plain_img};
+}
+
+void dn_op_wrote(cf_blob *blob, bool diff, dn_op o)
+{
+    if (o.ext) cf_mem_alt_wrote(diff ? blob->diff : blob->data);
+}
+
+const float *cf_dnnl_alt(const cf_mem *m, size_t *n)
+{
+    const dnnl_memory_desc_t *md = dn_alt_md(m);
+    if (!md) return NULL;
+    *n = dnnl_memory_desc_get_size(md) / sizeof(float);
+    return ((const dn_alt *)m->alt)->p;
+}
+
+float *cf_dnnl_alt_like(cf_backend *be, cf_mem *m, const cf_mem *like, size_t count)
+{
+    cf_dnnl *d = cf_dnnl_of(be);
+    const dnnl_memory_desc_t *md = dn_alt_md(like);
+    return d && md ? dn_alt_write(d, m, md, count) : NULL;
+}
+
+bool cf_dnnl_alt_same(const cf_mem *a, const cf_mem *b)
+{
+    const dnnl_memory_desc_t *ma = dn_alt_md(a), *mb = dn_alt_md(b);
+    return ma && mb && dnnl_memory_desc_equal(ma, mb);
+}
+
+const float *dn_alt_get(cf_dnnl *d, cf_mem *m, const dnnl_memory_desc_t *md, size_t count)
+{
+    const float *p = dn_alt_read(m, md);
+    if (p) return p;
+    const float *host = cf_mem_host(m, count); /* current, whatever layout held it */
+    float *q = host ? dn_alt_write(d, m, md, count) : NULL;
+    if (!q || alt_reorder(m->alt, (float *)host, false)) return NULL;
+    m->alt_valid = true; /* both sides now hold the values */
+    return q;
 }

@@ -32,6 +32,7 @@ typedef struct cf_dnnl {
     long executions;    /* atomically counted: slices run at once */
     bool pool;          /* CAFETUI_DNNL_POOL=1: pooling through oneDNN too */
     bool omp;           /* CAFETUI_DNNL_OMP=1: oneDNN's OpenMP threads, one slice */
+    bool blocked;       /* CAFETUI_DNNL_BLOCKED=1: activations stay in blocked layouts (dnnl_layers.h) */
 } cf_dnnl;
 
 static inline cf_dnnl *cf_dnnl_of(const cf_backend *be) { return be ? (cf_dnnl *)be->dnnl : NULL; }
@@ -65,6 +66,7 @@ typedef enum { DN_IN, DN_OUT, DN_OUT_ADD } dn_dir;
 typedef struct {
     dnnl_memory_t user;     /* caller's layout; its handle is set per call */
     dnnl_memory_t prim;     /* primitive's layout (own buffer), or NULL: use `user` */
+    dnnl_memory_t ext;      /* primitive's layout, caller's buffer (dn_ext); with prim */
     dnnl_primitive_t reorder; /* user→prim (DN_IN) or prim→user (DN_OUT*), or NULL */
     dn_dir dir;
 } dn_tensor;
@@ -83,6 +85,80 @@ dnnl_memory_t dn_out(dn_tensor *t, float *p);
 int dn_out_done(cf_dnnl *d, int s, dn_tensor *t);
 /* Did dn_tensor_init make a buffer (the layouts differ)? */
 static inline bool dn_reordered(const dn_tensor *t) { return t->prim != NULL; }
+/* The caller's buffer p, already in the primitive's layout (a blob's
+ * blocked side): the memory the primitive reads or writes, no reorder. */
+dnnl_memory_t dn_ext(dn_tensor *t, const float *p);
+
+/* ---- blocked activations: the alt side of a blob's cf_mem (blob.h) ----
+ *
+ * dn_batch describes one batch operand of a sliced plan (a bottom, a top,
+ * their diffs) in its primitives' layout: the whole batch's md, when every
+ * slice's primitive chose the same layout, not the plain one, with N
+ * outermost (so slice s is the bytes from n0[s]·img on). */
+typedef struct {
+    bool ok;
+    dnnl_memory_desc_t md;  /* the whole batch */
+    size_t img;             /* bytes per image */
+} dn_batch;
+
+/* Start (s = 0) or extend b with slice s's md (N_s images), of a batch of
+ * N; reordered: the slice's md is not the plain one. */
+void dn_batch_add(dn_batch *b, int s, const dnnl_memory_desc_t *md, bool reordered, long N);
+/* m's blocked side when it holds the current values in layout md (NULL
+ * otherwise): a plan reads it in place. */
+const float *dn_alt_read(const cf_mem *m, const dnnl_memory_desc_t *md);
+/* m's blocked side in layout md, made (or remade) as needed, for a plan
+ * to write the whole of it (padding included, which primitives keep at
+ * zero), then to call cf_mem_alt_wrote(m); NULL when memory runs out.
+ * count: the blob's floats (the NCHW side is reserved for later reads). */
+float *dn_alt_write(cf_dnnl *d, cf_mem *m, const dnnl_memory_desc_t *md, size_t count);
+/* m's blocked side in layout md holding the current values: read in
+ * place, or reordered there from the NCHW side (brought up to date
+ * first); NULL when that fails. */
+const float *dn_alt_get(cf_dnnl *d, cf_mem *m, const dnnl_memory_desc_t *md, size_t count);
+/* The md of m's blocked side when it holds the current values, or NULL. */
+const dnnl_memory_desc_t *dn_alt_md(const cf_mem *m);
+
+/* A batch operand as a sliced plan sees it: a base pointer, in the
+ * primitives' layout (ext: a blob's blocked side) or in Caffe's, and the
+ * bytes per image, so that slice s starts at base + n0[s]·img. */
+typedef struct {
+    char *base;
+    bool ext;
+    size_t img;
+} dn_op;
+
+/* Slice at image n0: what dn_in_op / dn_out_op take. */
+typedef struct {
+    float *p;
+    bool ext;
+} dn_ptr;
+
+static inline dn_ptr dn_op_at(dn_op o, long n0)
+{
+    return (dn_ptr){o.base ? (float *)(o.base + (size_t)n0 * o.img) : NULL, o.ext};
+}
+/* Read blob's data (diff when `diff`): its blocked side in place when it
+ * holds layout b, else its NCHW values (brought up to date), plain_img
+ * bytes per image. */
+dn_op dn_op_read(const cf_blob *blob, bool diff, const dn_batch *b, size_t plain_img);
+/* Write blob's data (diff): its blocked side in layout b when the backend
+ * keeps activations blocked and b allows, else its NCHW host side; after
+ * the primitives ran, dn_op_wrote marks what was written newest. */
+dn_op dn_op_write(cf_dnnl *d, cf_blob *blob, bool diff, const dn_batch *b, size_t plain_img);
+void dn_op_wrote(cf_blob *blob, bool diff, dn_op o);
+
+/* dn_in / dn_out / dn_out_done for a slice that may already be in the
+ * primitive's layout. */
+static inline dnnl_memory_t dn_in_op(cf_dnnl *d, int s, dn_tensor *t, dn_ptr x, int *rc)
+{
+    return x.ext ? dn_ext(t, x.p) : dn_in(d, s, t, x.p, rc);
+}
+static inline dnnl_memory_t dn_out_op(dn_tensor *t, dn_ptr y) { return y.ext ? dn_ext(t, y.p) : dn_out(t, y.p); }
+static inline int dn_out_done_op(cf_dnnl *d, int s, dn_tensor *t, dn_ptr y)
+{
+    return y.ext ? 0 : dn_out_done(d, s, t);
+}
 
 #define DN_ARG(a, m) ((dnnl_exec_arg_t){(a), (m)})
 

@@ -168,21 +168,21 @@ fail:
     return NULL;
 }
 
-static int part_forward(conv_part *p, const float *x, const float *w, const float *b, float *y)
+static int part_forward(conv_part *p, dn_ptr x, const float *w, const float *b, dn_ptr y)
 {
     cf_dnnl *d = p->d;
     int rc = 0, s = p->slot;
     dnnl_exec_arg_t a[4];
     int n = 0;
-    a[n++] = DN_ARG(DNNL_ARG_SRC, dn_in(d, s, &p->fx, x, &rc));
+    a[n++] = DN_ARG(DNNL_ARG_SRC, dn_in_op(d, s, &p->fx, x, &rc));
     a[n++] = DN_ARG(DNNL_ARG_WEIGHTS, dn_in(d, s, &p->fw, w, &rc));
     if (p->bias) {
         dnnl_memory_set_data_handle(p->fb, (void *)b);
         a[n++] = DN_ARG(DNNL_ARG_BIAS, p->fb);
     }
-    a[n++] = DN_ARG(DNNL_ARG_DST, dn_out(&p->fy, y));
-    p->fx_of = dn_reordered(&p->fx) ? x : NULL;
-    if (rc || dn_exec(d, s, p->fwd, n, a) || dn_out_done(d, s, &p->fy)) return -1;
+    a[n++] = DN_ARG(DNNL_ARG_DST, dn_out_op(&p->fy, y));
+    p->fx_of = dn_reordered(&p->fx) && !x.ext ? x.p : NULL;
+    if (rc || dn_exec(d, s, p->fwd, n, a) || dn_out_done_op(d, s, &p->fy, y)) return -1;
     return 0;
 }
 
@@ -190,17 +190,18 @@ static int part_forward(conv_part *p, const float *x, const float *w, const floa
  * bias gradients left in the primitive's own buffers (w_dw, w_db) for
  * part_add_grads to add into the param diffs — slices run at once and
  * must not add into the same memory together. */
-static int part_backward(conv_part *p, const float *x, const float *w, const float *dy, float *dx, bool want_w)
+static int part_backward(conv_part *p, dn_ptr x, const float *w, dn_ptr wdy, dn_ptr ddy, dn_ptr dx, bool want_w)
 {
     cf_dnnl *d = p->d;
     int rc = 0, s = p->slot;
     if (want_w) {
         dnnl_memory_t xm;
-        if (p->fx_of == x && dnnl_memory_desc_equal(dn_md(p->fpd, dnnl_query_src_md), dn_md(p->wpd, dnnl_query_src_md)))
+        if (!x.ext && p->fx_of == x.p &&
+            dnnl_memory_desc_equal(dn_md(p->fpd, dnnl_query_src_md), dn_md(p->wpd, dnnl_query_src_md)))
             xm = p->fx.prim; /* forward's reordered bottom */
         else
-            xm = dn_in(d, s, &p->w_x, x, &rc);
-        dnnl_memory_t dym = dn_in(d, s, &p->w_dy, dy, &rc);
+            xm = dn_in_op(d, s, &p->w_x, x, &rc);
+        dnnl_memory_t dym = dn_in_op(d, s, &p->w_dy, wdy, &rc);
         dnnl_exec_arg_t a[5];
         int n = 0;
         a[n++] = DN_ARG(DNNL_ARG_SRC, xm);
@@ -209,16 +210,16 @@ static int part_backward(conv_part *p, const float *x, const float *w, const flo
         if (p->bias) a[n++] = DN_ARG(DNNL_ARG_DIFF_BIAS, p->w_db.prim);
         if (rc || dn_exec(d, s, p->bwd_w, n, a)) return -1;
     }
-    if (dx) {
+    if (dx.p) {
         dnnl_memory_t dym;
-        if (dn_reordered(&p->w_dy) && want_w &&
+        if (!wdy.ext && !ddy.ext && dn_reordered(&p->w_dy) && want_w &&
             dnnl_memory_desc_equal(dn_md(p->wpd, dnnl_query_diff_dst_md), dn_md(p->dpd, dnnl_query_diff_dst_md)))
             dym = p->w_dy.prim; /* reordered for the weight gradient just now */
         else
-            dym = dn_in(d, s, &p->d_dy, dy, &rc);
+            dym = dn_in_op(d, s, &p->d_dy, ddy, &rc);
         dnnl_exec_arg_t a[3] = {DN_ARG(DNNL_ARG_DIFF_DST, dym), DN_ARG(DNNL_ARG_WEIGHTS, dn_in(d, s, &p->d_w, w, &rc)),
-                                DN_ARG(DNNL_ARG_DIFF_SRC, dn_out(&p->d_dx, dx))};
-        if (rc || dn_exec(d, s, p->bwd_data, 3, a) || dn_out_done(d, s, &p->d_dx)) return -1;
+                                DN_ARG(DNNL_ARG_DIFF_SRC, dn_out_op(&p->d_dx, dx))};
+        if (rc || dn_exec(d, s, p->bwd_data, 3, a) || dn_out_done_op(d, s, &p->d_dx, dx)) return -1;
     }
     return 0;
 }
@@ -243,6 +244,10 @@ struct cf_dnnl_conv {
     int ns;                     /* slices */
     conv_part *part[DN_SLOTS];
     long n0[DN_SLOTS + 1];      /* slice s is images [n0[s], n0[s + 1]) */
+    /* the batch operands in the primitives' layouts: forward's bottom and
+     * top, backward-data's top diff and bottom diff, backward-weights'
+     * bottom and top diff */
+    dn_batch bx, by, bddy, bddx, bwx, bwdy;
 };
 
 static bool same_geom(const cf_dnnl_conv *p, const cf_conv_geom *g, int M, int G, bool bias, bool train)
@@ -286,6 +291,19 @@ cf_dnnl_conv *cf_dnnl_conv_plan(cf_dnnl_conv *old, cf_backend *be, const cf_conv
         cf_dnnl_conv_free(p);
         return NULL;
     }
+    for (int s = 0; s < ns; s++) {
+        conv_part *q = p->part[s];
+        dn_batch_add(&p->bx, s, dn_md(q->fpd, dnnl_query_src_md), dn_reordered(&q->fx), g->N);
+        dn_batch_add(&p->by, s, dn_md(q->fpd, dnnl_query_dst_md), dn_reordered(&q->fy), g->N);
+        if (q->bwd_data) {
+            dn_batch_add(&p->bddy, s, dn_md(q->dpd, dnnl_query_diff_dst_md), dn_reordered(&q->d_dy), g->N);
+            dn_batch_add(&p->bddx, s, dn_md(q->dpd, dnnl_query_diff_src_md), dn_reordered(&q->d_dx), g->N);
+        }
+        if (q->bwd_w) {
+            dn_batch_add(&p->bwx, s, dn_md(q->wpd, dnnl_query_src_md), dn_reordered(&q->w_x), g->N);
+            dn_batch_add(&p->bwdy, s, dn_md(q->wpd, dnnl_query_diff_dst_md), dn_reordered(&q->w_dy), g->N);
+        }
+    }
     return p;
 }
 
@@ -293,49 +311,87 @@ bool cf_dnnl_conv_weight_grad(const cf_dnnl_conv *p) { return p->part[0]->bwd_w 
 
 typedef struct {
     cf_dnnl_conv *p;
-    const float *x, *w, *b, *dy;
-    float *y, *dx;
+    const float *w, *b;
+    dn_op x, y, wdy, ddy, dx;
     bool want_w;
 } conv_job;
 
-/* Floats of one image of the bottom (out false) or of the top. */
-static size_t image_floats(const cf_conv_geom *g, int C, bool out)
+/* Bytes of one image of the bottom (out false) or of the top, NCHW. */
+static size_t image_bytes(const cf_conv_geom *g, int C, bool out)
 {
-    return (size_t)C * (out ? (size_t)g->Ho * g->Wo : (size_t)g->H * g->W);
+    return sizeof(float) * (size_t)C * (out ? (size_t)g->Ho * g->Wo : (size_t)g->H * g->W);
 }
 
 static int forward_slice(void *arg, int s)
 {
     conv_job *j = arg;
-    cf_dnnl_conv *p = j->p;
-    long n0 = p->n0[s];
-    return part_forward(p->part[s], j->x + n0 * image_floats(&p->g, p->g.C, false), j->w, j->b,
-                        j->y + n0 * image_floats(&p->g, p->M, true));
+    long n0 = j->p->n0[s];
+    return part_forward(j->p->part[s], dn_op_at(j->x, n0), j->w, j->b, dn_op_at(j->y, n0));
+}
+
+static int run_forward(cf_dnnl_conv *p, dn_op x, const float *w, const float *b, dn_op y)
+{
+    if (!x.base || !y.base) return -1;
+    conv_job j = {p, w, b, x, y, {0}, {0}, {0}, false};
+    return dn_parallel(p->d, p->ns, forward_slice, &j);
 }
 
 int cf_dnnl_conv_forward(cf_dnnl_conv *p, const float *x, const float *w, const float *b, float *y)
 {
-    conv_job j = {p, x, w, b, NULL, y, NULL, false};
-    return dn_parallel(p->d, p->ns, forward_slice, &j);
+    return run_forward(p, (dn_op){(char *)x, false, image_bytes(&p->g, p->g.C, false)}, w, b,
+                       (dn_op){(char *)y, false, image_bytes(&p->g, p->M, true)});
+}
+
+int cf_dnnl_conv_forward_blob(cf_dnnl_conv *p, const cf_blob *x, const float *w, const float *b, cf_blob *y)
+{
+    dn_op xo = dn_op_read(x, false, &p->bx, image_bytes(&p->g, p->g.C, false));
+    dn_op yo = dn_op_write(p->d, y, false, &p->by, image_bytes(&p->g, p->M, true));
+    if (run_forward(p, xo, w, b, yo)) return -1;
+    dn_op_wrote(y, false, yo);
+    return 0;
 }
 
 static int backward_slice(void *arg, int s)
 {
     conv_job *j = arg;
-    cf_dnnl_conv *p = j->p;
-    long n0 = p->n0[s];
-    size_t xi = image_floats(&p->g, p->g.C, false), yi = image_floats(&p->g, p->M, true);
-    return part_backward(p->part[s], j->x + n0 * xi, j->w, j->dy + n0 * yi, j->dx ? j->dx + n0 * xi : NULL, j->want_w);
+    long n0 = j->p->n0[s];
+    return part_backward(j->p->part[s], dn_op_at(j->x, n0), j->w, dn_op_at(j->wdy, n0), dn_op_at(j->ddy, n0),
+                         dn_op_at(j->dx, n0), j->want_w);
+}
+
+/* x and wdy matter when want_w, ddy when dx is given (dx.base). */
+static int run_backward(cf_dnnl_conv *p, dn_op x, const float *w, dn_op wdy, dn_op ddy, dn_op dx, float *dw,
+                        float *db)
+{
+    bool want_w = dw || db;
+    if (!p->part[0]->bwd_data || (want_w && !p->part[0]->bwd_w)) return -1;
+    if ((want_w && (!x.base || !wdy.base)) || (dx.base && !ddy.base)) return -1;
+    conv_job j = {p, w, NULL, x, {0}, wdy, ddy, dx, want_w};
+    if (dn_parallel(p->d, p->ns, backward_slice, &j)) return -1;
+    for (int s = 0; want_w && s < p->ns; s++)
+        if (part_add_grads(p->part[s], dw, db)) return -1;
+    return 0;
 }
 
 int cf_dnnl_conv_backward(cf_dnnl_conv *p, const float *x, const float *w, const float *dy, float *dx, float *dw,
                           float *db)
 {
+    size_t xi = image_bytes(&p->g, p->g.C, false), yi = image_bytes(&p->g, p->M, true);
+    dn_op dyo = {(char *)dy, false, yi};
+    return run_backward(p, (dn_op){(char *)x, false, xi}, w, dyo, dyo, (dn_op){(char *)dx, false, xi}, dw, db);
+}
+
+int cf_dnnl_conv_backward_blob(cf_dnnl_conv *p, const cf_blob *x, const float *w, const cf_blob *y, cf_blob *dx,
+                               float *dw, float *db)
+{
+    size_t xi = image_bytes(&p->g, p->g.C, false), yi = image_bytes(&p->g, p->M, true);
     bool want_w = dw || db;
-    if (!p->part[0]->bwd_data || (want_w && !p->part[0]->bwd_w)) return -1;
-    conv_job j = {p, x, w, NULL, dy, NULL, dx, want_w};
-    if (dn_parallel(p->d, p->ns, backward_slice, &j)) return -1;
-    for (int s = 0; want_w && s < p->ns; s++)
-        if (part_add_grads(p->part[s], dw, db)) return -1;
+    dn_op none = {NULL, false, 0};
+    dn_op xo = want_w ? dn_op_read(x, false, &p->bwx, xi) : none;
+    dn_op wdy = want_w ? dn_op_read(y, true, &p->bwdy, yi) : none;
+    dn_op ddy = dx ? dn_op_read(y, true, &p->bddy, yi) : none;
+    dn_op dxo = dx ? dn_op_write(p->d, dx, true, &p->bddx, xi) : none;
+    if (run_backward(p, xo, w, wdy, ddy, dxo, dw, db)) return -1;
+    if (dx) dn_op_wrote(dx, true, dxo);
     return 0;
 }

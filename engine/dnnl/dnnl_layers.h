@@ -18,10 +18,45 @@
  * (the layer then falls back to its own code for that shape), or when
  * oneDNN refuses it.
  *
- * Memory crosses the boundary in Caffe's layout (NCHW, row-major) both
- * ways: every blob reads as NCHW to anyone, whatever layout a primitive
- * prefers inside.  Param gradients are accumulated (+=), as every layer
- * does (layer.h).
+ * Layouts.  Every blob reads as NCHW to anyone, whatever layout a
+ * primitive prefers inside; params and their gradients stay NCHW (the
+ * solver, snapshots and the monitor read them as they are; param
+ * gradients are accumulated, +=, as every layer does, layer.h).  By
+ * default activations cross the boundary in NCHW too: a convolution
+ * whose primitive prefers a blocked layout (nChw8c with AVX2) reorders
+ * its bottom in and its top out at every call, and its diffs likewise.
+ *
+ * With CAFETUI_DNNL_BLOCKED=1 (read with CAFETUI_DNNL) they stay blocked
+ * between layers that run on oneDNN.  A blob's data and diff memory
+ * (cf_mem, blob.h) can hold a second, "alt" side: the values in a
+ * oneDNN layout (dnnl_common.c's dn_alt: an md for the whole batch, N
+ * outermost so that a plan's batch slices are runs of bytes, and a
+ * counted buffer).  A plan writes its top (or bottom diff) there in the
+ * layout its primitive chose and marks it newest; the next plan reads it
+ * in place when it wants that very layout, else from NCHW through its
+ * usual reorder.  Anything else that reads the blob (a layer without
+ * oneDNN, the loss, the monitor, snapshots, tests) goes through
+ * cf_blob_data / cf_blob_diff, which reorder the alt side back to NCHW
+ * then, lazily, once; a write through cf_blob_mdata / mdiff makes the
+ * alt side stale.  So the NCHW path stays the reference and every mix of
+ * layers stays correct.  Who keeps what:
+ *   Convolution  reads its bottom and top diff blocked when they are in
+ *                its primitives' layouts, writes its top and bottom diff
+ *                in them.
+ *   Pooling      on a blocked bottom: AVE through oneDNN's primitive in
+ *                that layout, MAX through our own kernels on nChw8c /
+ *                nChw16c (oneDNN's AVX2 MAX workspace is slow:
+ *                dnnl_pool.c), top and diffs in the bottom's blocking.
+ *   ReLU         over the alt side as a flat array (in place or not;
+ *                padding stays zero as relu(0) = 0), when bottom (and in
+ *                backward top diff) are blocked.
+ *   Split        shares the data's memory, alt side included; its
+ *                backward sums blocked top diffs in their layout.
+ *   InnerProduct reads NCHW (a reorder of the last pooled map, small).
+ * The net reserves memory without reading (cf_mem_hold), so it never
+ * pulls a blocked side back.  Primitives are still made once per shape
+ * (and, for pooling, per bottom layout), and the batch slices per thread
+ * are kept.
  *
  * Without HAVE_DNNL every function here is an inline stub, so the layers
  * compile the same either way.
@@ -78,14 +113,25 @@ int cf_dnnl_conv_forward(cf_dnnl_conv *p, const float *x, const float *w, const 
 /* dx (NULL: skip) = ∂E/∂x; dw, db (NULL: skip) += their gradients. */
 int cf_dnnl_conv_backward(cf_dnnl_conv *p, const float *x, const float *w, const float *dy, float *dx, float *dw,
                           float *db);
+/* The same passes on blobs (dx: the blob whose diff gets ∂E/∂x, or
+ * NULL): a bottom or top diff whose blocked side holds the layout the
+ * primitive wants is read in place, and with blocked activations on the
+ * top (bottom diff) is written in the primitive's layout (see above). */
+int cf_dnnl_conv_forward_blob(cf_dnnl_conv *p, const cf_blob *x, const float *w, const float *b, cf_blob *y);
+int cf_dnnl_conv_backward_blob(cf_dnnl_conv *p, const cf_blob *x, const float *w, const cf_blob *y, cf_blob *dx,
+                               float *dw, float *db);
 /* Does the plan compute the weight and bias gradients?  When not, the
  * layer takes them (pass dw = db = NULL). */
 bool cf_dnnl_conv_weight_grad(const cf_dnnl_conv *p);
 
-cf_dnnl_pool *cf_dnnl_pool_plan(cf_dnnl_pool *old, cf_backend *be, const cf_dnnl_pool_geom *g, bool train);
+/* Pooling of bottom x: made for x's blocked layout when its blocked side
+ * holds the current values, else (CAFETUI_DNNL_POOL=1 only) for NCHW.
+ * Backward: the top's diff (y) to the bottom's (x). */
+cf_dnnl_pool *cf_dnnl_pool_plan(cf_dnnl_pool *old, cf_backend *be, const cf_dnnl_pool_geom *g, bool train,
+                                const cf_blob *x);
 void cf_dnnl_pool_free(cf_dnnl_pool *p);
-int cf_dnnl_pool_forward(cf_dnnl_pool *p, const float *x, float *y);
-int cf_dnnl_pool_backward(cf_dnnl_pool *p, const float *dy, float *dx);
+int cf_dnnl_pool_forward(cf_dnnl_pool *p, const cf_blob *x, cf_blob *y);
+int cf_dnnl_pool_backward(cf_dnnl_pool *p, const cf_blob *y, cf_blob *x);
 
 /* Inner product Y[M×N] = X[M×K]·Wᵀ + b (W [N×K]; [K×N] when transpose). */
 cf_dnnl_ip *cf_dnnl_ip_plan(cf_dnnl_ip *old, cf_backend *be, int M, int N, int K, bool transpose, bool bias,
@@ -100,6 +146,19 @@ cf_dnnl_relu *cf_dnnl_relu_plan(cf_dnnl_relu *old, cf_backend *be, size_t n, flo
 void cf_dnnl_relu_free(cf_dnnl_relu *p);
 int cf_dnnl_relu_forward(cf_dnnl_relu *p, const float *x, float *y);
 int cf_dnnl_relu_backward(cf_dnnl_relu *p, const float *x, const float *dy, float *dx);
+
+/* Elementwise layers on blocked blobs.  An elementwise op does not care
+ * about the layout, so a layer may run over a blob's blocked side as a
+ * flat array of n floats, padding included, provided its op maps 0 to 0
+ * (the padding must stay zero).  cf_dnnl_alt: m's blocked side when it
+ * holds the current values (its floats in *n), else NULL.
+ * cf_dnnl_alt_like: m's blocked side in like's layout, for writing all of
+ * it, then cf_mem_alt_wrote(m) (count: the blob's floats); NULL when like
+ * holds none or memory runs out.  cf_dnnl_alt_same: do a and b both hold
+ * current blocked sides in one layout? */
+const float *cf_dnnl_alt(const cf_mem *m, size_t *n);
+float *cf_dnnl_alt_like(cf_backend *be, cf_mem *m, const cf_mem *like, size_t count);
+bool cf_dnnl_alt_same(const cf_mem *a, const cf_mem *b);
 
 /* Softmax over the middle axis of an outer × C × inner array. */
 cf_dnnl_softmax *cf_dnnl_softmax_plan(cf_dnnl_softmax *old, cf_backend *be, size_t outer, size_t C, size_t inner);
@@ -121,15 +180,22 @@ static inline int cf_dnnl_conv_forward(cf_dnnl_conv *p, const float *x, const fl
 static inline int cf_dnnl_conv_backward(cf_dnnl_conv *p, const float *x, const float *w, const float *dy, float *dx,
                                         float *dw, float *db)
 { (void)p; (void)x; (void)w; (void)dy; (void)dx; (void)dw; (void)db; return -1; }
+static inline int cf_dnnl_conv_forward_blob(cf_dnnl_conv *p, const cf_blob *x, const float *w, const float *b,
+                                            cf_blob *y)
+{ (void)p; (void)x; (void)w; (void)b; (void)y; return -1; }
+static inline int cf_dnnl_conv_backward_blob(cf_dnnl_conv *p, const cf_blob *x, const float *w, const cf_blob *y,
+                                             cf_blob *dx, float *dw, float *db)
+{ (void)p; (void)x; (void)w; (void)y; (void)dx; (void)dw; (void)db; return -1; }
 static inline bool cf_dnnl_conv_weight_grad(const cf_dnnl_conv *p) { (void)p; return false; }
 
 static inline cf_dnnl_pool *cf_dnnl_pool_plan(cf_dnnl_pool *old, cf_backend *be, const cf_dnnl_pool_geom *g,
-                                              bool train)
-{ (void)old; (void)be; (void)g; (void)train; return NULL; }
+                                              bool train, const cf_blob *x)
+{ (void)old; (void)be; (void)g; (void)train; (void)x; return NULL; }
 static inline void cf_dnnl_pool_free(cf_dnnl_pool *p) { (void)p; }
-static inline int cf_dnnl_pool_forward(cf_dnnl_pool *p, const float *x, float *y) { (void)p; (void)x; (void)y; return -1; }
-static inline int cf_dnnl_pool_backward(cf_dnnl_pool *p, const float *dy, float *dx)
-{ (void)p; (void)dy; (void)dx; return -1; }
+static inline int cf_dnnl_pool_forward(cf_dnnl_pool *p, const cf_blob *x, cf_blob *y)
+{ (void)p; (void)x; (void)y; return -1; }
+static inline int cf_dnnl_pool_backward(cf_dnnl_pool *p, const cf_blob *y, cf_blob *x)
+{ (void)p; (void)y; (void)x; return -1; }
 
 static inline cf_dnnl_ip *cf_dnnl_ip_plan(cf_dnnl_ip *old, cf_backend *be, int M, int N, int K, bool transpose,
                                           bool bias, bool train)
@@ -147,6 +213,11 @@ static inline void cf_dnnl_relu_free(cf_dnnl_relu *p) { (void)p; }
 static inline int cf_dnnl_relu_forward(cf_dnnl_relu *p, const float *x, float *y) { (void)p; (void)x; (void)y; return -1; }
 static inline int cf_dnnl_relu_backward(cf_dnnl_relu *p, const float *x, const float *dy, float *dx)
 { (void)p; (void)x; (void)dy; (void)dx; return -1; }
+
+static inline const float *cf_dnnl_alt(const cf_mem *m, size_t *n) { (void)m; (void)n; return NULL; }
+static inline float *cf_dnnl_alt_like(cf_backend *be, cf_mem *m, const cf_mem *like, size_t count)
+{ (void)be; (void)m; (void)like; (void)count; return NULL; }
+static inline bool cf_dnnl_alt_same(const cf_mem *a, const cf_mem *b) { (void)a; (void)b; return false; }
 
 static inline cf_dnnl_softmax *cf_dnnl_softmax_plan(cf_dnnl_softmax *old, cf_backend *be, size_t outer, size_t C,
                                                     size_t inner)

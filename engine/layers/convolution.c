@@ -282,17 +282,17 @@ static int conv_forward(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, in
     if (P * g->N == 0) return 0;
     const float *bias = c->bias_term ? cf_blob_data(l->param[1]) : NULL;
     for (int i = 0; i < nb; i++) {
-        const float *x = cf_blob_data(bottom[i]);
-        float *t = cf_blob_mdata(top[i]);
         if (c->dn) {
-            if (cf_dnnl_conv_forward(c->dn, x, cf_blob_data(l->param[0]), bias, t) == 0) continue;
+            /* blobs, not pointers: the plan may read and write their
+             * blocked sides (dnnl_layers.h) */
+            if (cf_dnnl_conv_forward_blob(c->dn, bottom[i], cf_blob_data(l->param[0]), bias, top[i]) == 0) continue;
             /* oneDNN failed: our own code from here on (a later reshape
              * tries oneDNN again) */
             cf_dnnl_conv_free(c->dn);
             c->dn = NULL;
             if (lowering_buffers(l, err)) return -1;
         }
-        own_forward(l, x, t, bias);
+        own_forward(l, cf_blob_data(bottom[i]), cf_blob_mdata(top[i]), bias);
     }
     return 0;
 }
@@ -385,8 +385,8 @@ static void conv_backward(cf_layer *l, cf_blob **top, int nt, const bool *prop, 
     for (; c->dn && i >= 0; i--) {
         bool wi = (dw || db) && !own_w;
         if (!wi && !prop[i]) continue;
-        if (cf_dnnl_conv_backward(c->dn, cf_blob_data(bottom[i]), w, cf_blob_diff(top[i]),
-                                  prop[i] ? cf_blob_mdiff(bottom[i]) : NULL, wi ? wdiff : NULL, wi ? bdiff : NULL))
+        if (cf_dnnl_conv_backward_blob(c->dn, bottom[i], w, top[i], prop[i] ? bottom[i] : NULL, wi ? wdiff : NULL,
+                                       wi ? bdiff : NULL))
             break; /* oneDNN failed: our own code takes bottoms i..0 */
     }
     if (c->dn && (i >= 0 || own_w)) {

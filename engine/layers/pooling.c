@@ -203,7 +203,9 @@ static int pool_reshape(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, in
     if (cf_dnnl_on(l->be)) {
         cf_dnnl_pool_geom g = {c->N, c->C, c->H, c->W, c->Ho, c->Wo, c->kh, c->kw, c->ph, c->pw, c->sh, c->sw,
                                c->pool == POOL_MAX};
-        c->dn = nt == 1 ? cf_dnnl_pool_plan(c->dn, l->be, &g, l->phase == CF_TRAIN) : NULL;
+        /* the bottom: when a convolution left it in a blocked layout, the
+         * plan takes that layout (dnnl_pool.c) */
+        c->dn = nt == 1 ? cf_dnnl_pool_plan(c->dn, l->be, &g, l->phase == CF_TRAIN, bottom[0]) : NULL;
     }
     return 0;
 }
@@ -397,9 +399,9 @@ static void ave_planes(void *arg, size_t pb, size_t pe)
 static int pool_forward(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt, cf_error *err)
 {
     pool_priv *c = l->priv;
-    plane_ctx k = {c, cf_blob_data(bottom[0]), cf_blob_mdata(top[0]), nt > 1 ? cf_blob_mdata(top[1]) : NULL};
-    c->dn_forward = c->dn && cf_dnnl_pool_forward(c->dn, k.src, k.dst) == 0;
+    c->dn_forward = c->dn && cf_dnnl_pool_forward(c->dn, bottom[0], top[0]) == 0;
     if (c->dn_forward) return 0;
+    plane_ctx k = {c, cf_blob_data(bottom[0]), cf_blob_mdata(top[0]), nt > 1 ? cf_blob_mdata(top[1]) : NULL};
     cf_parallel_for(l->be, (size_t)c->N * c->C, plane_grain(c), c->pool == POOL_MAX ? max_planes : ave_planes, &k);
     return 0;
 }
@@ -477,9 +479,8 @@ static void pool_backward(cf_layer *l, cf_blob **top, int nt, const bool *prop, 
 {
     if (!prop[0]) return;
     pool_priv *c = l->priv;
-    plane_ctx k = {c, cf_blob_diff(top[0]), cf_blob_mdiff(bottom[0]), NULL};
     if (c->dn_forward) {
-        if (cf_dnnl_pool_backward(c->dn, k.src, k.dst) == 0) return;
+        if (cf_dnnl_pool_backward(c->dn, top[0], bottom[0]) == 0) return;
         /* oneDNN failed: our backward needs the argmax that only our
          * forward records, so run it again into a scratch top */
         if (c->pool == POOL_MAX) {
@@ -491,6 +492,7 @@ static void pool_backward(cf_layer *l, cf_blob **top, int nt, const bool *prop, 
         }
         c->dn_forward = false;
     }
+    plane_ctx k = {c, cf_blob_diff(top[0]), cf_blob_mdiff(bottom[0]), NULL};
     cf_parallel_for(l->be, (size_t)c->N * c->C, plane_grain(c), backward_planes, &k);
 }
 

@@ -4,7 +4,9 @@
  * In place is fine: for s >= 0 the sign of y is the sign of x, so backward
  * may read the top where the bottom was (Caffe does the same).
  * relu_param.engine is accepted for Caffe prototxts and has no effect.
- * With oneDNN (dnnl_layers.h) both passes run as its eltwise primitive. */
+ * With oneDNN (dnnl_layers.h) both passes run as its eltwise primitive,
+ * over the blobs' blocked sides when a convolution or pooling left them
+ * blocked (relu maps 0 to 0, so their zero padding stays zero). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,7 @@ typedef struct {
 typedef struct {
     float slope;        /* first, as the passes read it */
     cf_dnnl_relu *dn;   /* oneDNN plan for the current count, or NULL */
+    cf_dnnl_relu *dn_alt; /* and for the bottom's blocked side (padded count) */
 } relu_priv;
 
 static int relu_setup(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt, cf_error *err)
@@ -84,9 +87,37 @@ static void relu_bwd_range(void *c, size_t b, size_t e)
     }
 }
 
+/* The passes over blocked sides; 0 when done. */
+static int relu_forward_alt(cf_layer *l, cf_blob *x, cf_blob *y)
+{
+    relu_priv *r = l->priv;
+    size_t n;
+    const float *xa = cf_dnnl_alt(x->data, &n);
+    if (!xa || !(r->dn_alt = cf_dnnl_relu_plan(r->dn_alt, l->be, n, r->slope))) return -1;
+    float *ya = cf_dnnl_alt_like(l->be, y->data, x->data, y->count);
+    if (!ya || cf_dnnl_relu_forward(r->dn_alt, xa, ya)) return -1;
+    cf_mem_alt_wrote(y->data);
+    return 0;
+}
+
+static int relu_backward_alt(cf_layer *l, cf_blob *y, cf_blob *x)
+{
+    relu_priv *r = l->priv;
+    size_t n, ndy;
+    const float *xa = cf_dnnl_alt(x->data, &n), *dya = cf_dnnl_alt(y->diff, &ndy);
+    if (!xa || !dya || !cf_dnnl_alt_same(x->data, y->diff) ||
+        !(r->dn_alt = cf_dnnl_relu_plan(r->dn_alt, l->be, n, r->slope)))
+        return -1;
+    float *dxa = cf_dnnl_alt_like(l->be, x->diff, y->diff, x->count);
+    if (!dxa || cf_dnnl_relu_backward(r->dn_alt, xa, dya, dxa)) return -1;
+    cf_mem_alt_wrote(x->diff);
+    return 0;
+}
+
 static int relu_forward(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt, cf_error *err)
 {
     relu_priv *r = l->priv;
+    if (r->dn && relu_forward_alt(l, bottom[0], top[0]) == 0) return 0;
     relu_ctx k = {.slope = r->slope, .x = cf_blob_data(bottom[0])};
     k.y = cf_blob_mdata(top[0]);
     if (r->dn && cf_dnnl_relu_forward(r->dn, k.x, k.y) == 0) return 0;
@@ -98,6 +129,7 @@ static void relu_backward(cf_layer *l, cf_blob **top, int nt, const bool *prop, 
 {
     if (!prop[0]) return;
     relu_priv *r = l->priv;
+    if (r->dn && relu_backward_alt(l, top[0], bottom[0]) == 0) return;
     relu_ctx k = {.slope = r->slope, .x = cf_blob_data(bottom[0]), .dy = cf_blob_diff(top[0])};
     k.dx = cf_blob_mdiff(bottom[0]);
     if (r->dn && cf_dnnl_relu_backward(r->dn, k.x, k.dy, k.dx) == 0) return;
@@ -109,6 +141,7 @@ static void relu_destroy(cf_layer *l)
     relu_priv *r = l->priv;
     if (!r) return;
     cf_dnnl_relu_free(r->dn);
+    cf_dnnl_relu_free(r->dn_alt);
     free(r);
 }
 
