@@ -15,10 +15,18 @@
  *     global statistics: ∂E/∂x = ∂E/∂y / √(σ² + ε)
  * with ŷ recomputed from x, μ and σ² rather than kept.
  *
+ * Layout: in Caffe's plain layout oneDNN 2.6 offers its ncsp code, slower
+ * than batch_norm.c (64×32×16×16, one thread: forward 1.9 ms, backward
+ * 3.2 ms with batch statistics), while its JIT code for the 8-channel
+ * blocked layout nChw8c takes 0.73 and 0.23 ms, and a reorder to or from
+ * that layout 0.16 ms.  So x and ∂E/∂y are reordered into nChw8c and y
+ * and ∂E/∂x back, and backward reads the x that forward reordered (kept
+ * in the plan, as the layer would keep ŷ): in place, nothing else holds
+ * x by then.
+ *
  * Batch statistics need the whole batch at once, so that plan is one
  * slice (one thread); with global statistics every image stands alone and
- * the batch is cut into one slice per pool thread (dnnl_common.c).  The
- * plain layout takes oneDNN's ncsp implementation (no reorders). */
+ * the batch is cut into one slice per pool thread (dnnl_common.c). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,18 +35,20 @@
 typedef struct bn_part {
     cf_dnnl *d;
     int slot;
-    dnnl_memory_desc_t md, cmd;     /* the slice's {n, C, S, 1}; {C} */
+    dnnl_memory_desc_t md, cmd;     /* the slice's {n, C, S, 1} in nchw; {C} */
     dnnl_primitive_desc_t fpd, bpd;
     dnnl_primitive_t fwd, bwd;
-    dnnl_memory_t x, y, dy, dx, mean, var;
+    dn_tensor fx, fy, bdy, bdx;     /* fx keeps forward's x for backward */
+    dnnl_memory_t mean, var;
 } bn_part;
 
 static void part_free(bn_part *p)
 {
     if (!p) return;
-    dnnl_memory_t ms[] = {p->x, p->y, p->dy, p->dx, p->mean, p->var};
-    for (size_t i = 0; i < sizeof ms / sizeof *ms; i++)
-        if (ms[i]) dnnl_memory_destroy(ms[i]);
+    dn_tensor *ts[] = {&p->fx, &p->fy, &p->bdy, &p->bdx};
+    for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) dn_tensor_free(ts[i]);
+    if (p->mean) dnnl_memory_destroy(p->mean);
+    if (p->var) dnnl_memory_destroy(p->var);
     if (p->fwd) dnnl_primitive_destroy(p->fwd);
     if (p->bwd) dnnl_primitive_destroy(p->bwd);
     if (p->fpd) dnnl_primitive_desc_destroy(p->fpd);
@@ -67,27 +77,31 @@ static bn_part *part_new(cf_dnnl *d, int slot, size_t n, size_t C, size_t S, flo
     bn_part *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->d = d, p->slot = slot;
-    dn_md_plain(&p->md, 4, (long[]){(long)n, (long)C, (long)S, 1}, dnnl_nchw);
+    long dims[4] = {(long)n, (long)C, (long)S, 1};
+    dn_md_plain(&p->md, 4, dims, dnnl_nchw);
+    dnnl_memory_desc_t blk;
+    dn_md_plain(&blk, 4, dims, dnnl_nChw8c);
     dn_md_plain(&p->cmd, 1, (long[]){(long)C}, dnnl_a);
     unsigned flags = global ? dnnl_use_global_stats : 0;
     /* batch statistics come out only from forward training */
     dnnl_prop_kind_t prop = train || !global ? dnnl_forward_training : dnnl_forward_inference;
     dnnl_batch_normalization_desc_t bd;
-    if (dnnl_batch_normalization_forward_desc_init(&bd, prop, &p->md, eps, flags) != dnnl_success ||
+    if (dnnl_batch_normalization_forward_desc_init(&bd, prop, &blk, eps, flags) != dnnl_success ||
         make(d, &bd, NULL, &p->fpd, &p->fwd))
         goto fail;
+    if (dn_tensor_init(&p->fx, d, &p->md, dn_md(p->fpd, dnnl_query_src_md), DN_IN) ||
+        dn_tensor_init(&p->fy, d, &p->md, dn_md(p->fpd, dnnl_query_dst_md), DN_OUT) || !dn_reordered(&p->fx))
+        goto fail; /* (backward relies on fx's own buffer) */
     /* backward whenever forward could give it (a TEST net is not asked) */
-    if (prop == dnnl_forward_training &&
-        (dnnl_batch_normalization_backward_desc_init(&bd, dnnl_backward_data, &p->md, &p->md, eps, flags) !=
-             dnnl_success ||
-         make(d, &bd, p->fpd, &p->bpd, &p->bwd)))
-        goto fail;
-    dnnl_memory_t *ms[] = {&p->x, &p->y, &p->dy, &p->dx};
-    for (size_t i = 0; i < 4; i++)
-        if (dnnl_memory_create(ms[i], &p->md, d->engine, DNNL_MEMORY_NONE) != dnnl_success) {
-            *ms[i] = NULL;
+    if (prop == dnnl_forward_training) {
+        if (dnnl_batch_normalization_backward_desc_init(&bd, dnnl_backward_data, &blk, &blk, eps, flags) !=
+                dnnl_success ||
+            make(d, &bd, p->fpd, &p->bpd, &p->bwd) ||
+            !dnnl_memory_desc_equal(dn_md(p->bpd, dnnl_query_src_md), dn_md(p->fpd, dnnl_query_src_md)) ||
+            dn_tensor_init(&p->bdy, d, &p->md, dn_md(p->bpd, dnnl_query_diff_dst_md), DN_IN) ||
+            dn_tensor_init(&p->bdx, d, &p->md, dn_md(p->bpd, dnnl_query_diff_src_md), DN_OUT))
             goto fail;
-        }
+    }
     if (dnnl_memory_create(&p->mean, &p->cmd, d->engine, DNNL_MEMORY_NONE) != dnnl_success) {
         p->mean = NULL;
         goto fail;
@@ -164,13 +178,14 @@ static int forward_slice(void *arg, int s)
     bn_job *j = arg;
     bn_part *q = j->p->part[s];
     size_t off = (size_t)j->p->n0[s] * j->p->C * j->p->S;
-    dnnl_memory_set_data_handle(q->x, (void *)(j->x + off));
-    dnnl_memory_set_data_handle(q->y, j->y + off);
+    int rc = 0;
     dnnl_memory_set_data_handle(q->mean, j->mean);
     dnnl_memory_set_data_handle(q->var, j->var);
-    dnnl_exec_arg_t a[4] = {DN_ARG(DNNL_ARG_SRC, q->x), DN_ARG(DNNL_ARG_DST, q->y), DN_ARG(DNNL_ARG_MEAN, q->mean),
+    dnnl_exec_arg_t a[4] = {DN_ARG(DNNL_ARG_SRC, dn_in(q->d, q->slot, &q->fx, j->x + off, &rc)),
+                            DN_ARG(DNNL_ARG_DST, dn_out(&q->fy, j->y + off)), DN_ARG(DNNL_ARG_MEAN, q->mean),
                             DN_ARG(DNNL_ARG_VARIANCE, q->var)};
-    return dn_exec(q->d, q->slot, q->fwd, 4, a);
+    if (rc || dn_exec(q->d, q->slot, q->fwd, 4, a) || dn_out_done(q->d, q->slot, &q->fy)) return -1;
+    return 0;
 }
 
 int cf_dnnl_bn_forward(cf_dnnl_bn *p, const float *x, float *y, float *mean, float *var)
@@ -184,21 +199,20 @@ static int backward_slice(void *arg, int s)
     bn_job *j = arg;
     bn_part *q = j->p->part[s];
     size_t off = (size_t)j->p->n0[s] * j->p->C * j->p->S;
-    dnnl_memory_set_data_handle(q->x, (void *)(j->x + off));
-    dnnl_memory_set_data_handle(q->dy, (void *)(j->dy + off));
-    dnnl_memory_set_data_handle(q->dx, j->dx + off);
+    int rc = 0;
     dnnl_memory_set_data_handle(q->mean, j->mean);
     dnnl_memory_set_data_handle(q->var, j->var);
-    dnnl_exec_arg_t a[5] = {DN_ARG(DNNL_ARG_SRC, q->x), DN_ARG(DNNL_ARG_MEAN, q->mean),
-                            DN_ARG(DNNL_ARG_VARIANCE, q->var), DN_ARG(DNNL_ARG_DIFF_DST, q->dy),
-                            DN_ARG(DNNL_ARG_DIFF_SRC, q->dx)};
-    return dn_exec(q->d, q->slot, q->bwd, 5, a);
+    dnnl_exec_arg_t a[5] = {DN_ARG(DNNL_ARG_SRC, q->fx.prim), DN_ARG(DNNL_ARG_MEAN, q->mean),
+                            DN_ARG(DNNL_ARG_VARIANCE, q->var),
+                            DN_ARG(DNNL_ARG_DIFF_DST, dn_in(q->d, q->slot, &q->bdy, j->dy + off, &rc)),
+                            DN_ARG(DNNL_ARG_DIFF_SRC, dn_out(&q->bdx, j->dx + off))};
+    if (rc || dn_exec(q->d, q->slot, q->bwd, 5, a) || dn_out_done(q->d, q->slot, &q->bdx)) return -1;
+    return 0;
 }
 
-int cf_dnnl_bn_backward(cf_dnnl_bn *p, const float *x, const float *mean, const float *var, const float *dy,
-                        float *dx)
+int cf_dnnl_bn_backward(cf_dnnl_bn *p, const float *mean, const float *var, const float *dy, float *dx)
 {
     if (!p->part[0]->bwd) return -1;
-    bn_job j = {p, x, dy, NULL, dx, (float *)mean, (float *)var};
+    bn_job j = {p, NULL, dy, NULL, dx, (float *)mean, (float *)var};
     return dn_parallel(p->d, p->ns, backward_slice, &j);
 }

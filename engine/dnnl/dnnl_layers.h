@@ -241,7 +241,7 @@ typedef struct cf_dnnl_bn cf_dnnl_bn;
 
 /* Elementwise activations (dnnl_act.c gives each one's formula). */
 typedef enum {
-    CF_DNNL_SIGMOID, CF_DNNL_TANH, CF_DNNL_ELU, CF_DNNL_ELU_DST, CF_DNNL_ABS, CF_DNNL_SOFTPLUS, CF_DNNL_POW,
+    CF_DNNL_SIGMOID, CF_DNNL_ELU, CF_DNNL_ELU_DST, CF_DNNL_ABS, CF_DNNL_SOFTPLUS, CF_DNNL_POW,
     CF_DNNL_LINEAR
 } cf_dnnl_act_kind;
 
@@ -276,13 +276,13 @@ int cf_dnnl_lrn_backward(cf_dnnl_lrn *p, const float *x, const float *dy, float 
 /* Batch norm without scale and shift over an N × C × S blob.  Forward
  * with batch statistics (global false) writes the batch's mean and biased
  * variance into mean and var (C each); with global statistics it reads
- * them.  Backward reads the same mean and var. */
+ * them.  Backward reads the same mean and var, and the x of the last
+ * forward, which the plan keeps. */
 cf_dnnl_bn *cf_dnnl_bn_plan(cf_dnnl_bn *old, cf_backend *be, size_t N, size_t C, size_t S, float eps, bool global,
                             bool train);
 void cf_dnnl_bn_free(cf_dnnl_bn *p);
 int cf_dnnl_bn_forward(cf_dnnl_bn *p, const float *x, float *y, float *mean, float *var);
-int cf_dnnl_bn_backward(cf_dnnl_bn *p, const float *x, const float *mean, const float *var, const float *dy,
-                        float *dx);
+int cf_dnnl_bn_backward(cf_dnnl_bn *p, const float *mean, const float *var, const float *dy, float *dx);
 
 #else
 
@@ -319,9 +319,8 @@ static inline cf_dnnl_bn *cf_dnnl_bn_plan(cf_dnnl_bn *old, cf_backend *be, size_
 static inline void cf_dnnl_bn_free(cf_dnnl_bn *p) { (void)p; }
 static inline int cf_dnnl_bn_forward(cf_dnnl_bn *p, const float *x, float *y, float *mean, float *var)
 { (void)p; (void)x; (void)y; (void)mean; (void)var; return -1; }
-static inline int cf_dnnl_bn_backward(cf_dnnl_bn *p, const float *x, const float *mean, const float *var,
-                                      const float *dy, float *dx)
-{ (void)p; (void)x; (void)mean; (void)var; (void)dy; (void)dx; return -1; }
+static inline int cf_dnnl_bn_backward(cf_dnnl_bn *p, const float *mean, const float *var, const float *dy, float *dx)
+{ (void)p; (void)mean; (void)var; (void)dy; (void)dx; return -1; }
 
 #endif /* issue 7 block */
 #endif

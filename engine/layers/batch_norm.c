@@ -28,8 +28,8 @@
  * With oneDNN (dnnl_layers.h) both passes run as its batch normalization
  * (dnnl_bn.c): it hands back the batch's μ and biased σ², which go into
  * the running sums as above, or takes the running ones with global
- * statistics; its backward recomputes ŷ from x, so in place with batch
- * statistics the layer keeps a copy of x instead of ŷ. */
+ * statistics; its backward recomputes ŷ from the x forward saw, which
+ * the plan keeps (in its own layout) where this code keeps ŷ. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +43,6 @@ typedef struct {
     size_t N, C, S;         /* bottom as N × C × S */
     cf_mem *mean, *var, *std; /* per channel: μ, σ² and √(σ² + ε) of the last forward */
     cf_mem *y_norm;         /* ŷ, for backward (our own passes) */
-    cf_mem *x_copy;         /* x, for oneDNN's backward when in place */
     cf_dnnl_bn *dn;         /* oneDNN plan for the current shape, or NULL */
 } bn_priv;
 
@@ -76,7 +75,6 @@ static int bn_setup(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt
     c->var = cf_mem_new();
     c->std = cf_mem_new();
     c->y_norm = cf_mem_new();
-    c->x_copy = cf_mem_new();
     int C = bottom[0]->naxes == 1 ? 1 : bottom[0]->shape[1], one = 1;
     for (int i = 0; i < 3; i++) {
         cf_blob *b = cf_layer_add_param(l, 1, i < 2 ? &C : &one, err);
@@ -113,8 +111,6 @@ static int bn_reshape(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int 
     if (top[0] != bottom[0] && cf_blob_reshape_like(top[0], bottom[0], err)) return -1;
     if (cf_dnnl_on(l->be)) {
         c->dn = cf_dnnl_bn_plan(c->dn, l->be, c->N, C, c->S, c->eps, c->global, l->phase == CF_TRAIN);
-        if (c->dn && top[0] == bottom[0] && !c->global && !cf_mem_host(c->x_copy, b->count + 1))
-            return cf_layer_error(l, NULL, err, "out of memory");
         if (c->dn) return 0;
     }
     return y_norm_buffer(l, err);
@@ -222,12 +218,6 @@ static void take_std(bn_priv *c)
     for (size_t ch = 0; ch < c->C; ch++) c->std->host[ch] = sqrtf(c->var->host[ch] + c->eps);
 }
 
-/* The bottom oneDNN's backward reads: x, or its copy when in place. */
-static const float *dnnl_x(bn_priv *c, cf_blob **bottom, cf_blob **top)
-{
-    return top[0] == bottom[0] && !c->global ? c->x_copy->host : cf_blob_data(bottom[0]);
-}
-
 static int bn_forward(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt, cf_error *err)
 {
     bn_priv *c = l->priv;
@@ -235,22 +225,17 @@ static int bn_forward(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int 
     bn_job j = {.c = c, .x = cf_blob_data(bottom[0])};
     if (c->global) global_stats(l, c);
     if (c->dn) {
-        const float *x = j.x;
-        if (top[0] == bottom[0] && !c->global) {
-            cf_copy(l->be, bottom[0]->count, x, c->x_copy->host);
-            x = c->x_copy->host;
-        }
-        if (cf_dnnl_bn_forward(c->dn, x, cf_blob_mdata(top[0]), c->mean->host, c->var->host) == 0) {
+        /* (in place, oneDNN reads x into its own layout before it writes y) */
+        if (cf_dnnl_bn_forward(c->dn, j.x, cf_blob_mdata(top[0]), c->mean->host, c->var->host) == 0) {
             if (!c->global) update_running(l, c);
             take_std(c);
             return 0;
         }
-        /* oneDNN failed: our own code until a reshape tries it again
-         * (from the copy in place: the top may be half written) */
+        /* oneDNN failed (before writing the top: its output is reordered
+         * into it last): our own code until a reshape tries it again */
         cf_dnnl_bn_free(c->dn);
         c->dn = NULL;
         if (y_norm_buffer(l, err)) return -1;
-        j.x = x;
     }
     if (!c->global) {
         cf_parallel_for(l->be, c->C, 1, batch_stats, &j);
@@ -269,14 +254,16 @@ static void bn_backward(cf_layer *l, cf_blob **top, int nt, const bool *prop, cf
     bn_job j = {.c = c, .dy = cf_blob_diff(top[0])};
     j.dx = cf_blob_mdiff(bottom[0]);
     if (c->dn) {
-        const float *x = dnnl_x(c, bottom, top);
-        if (cf_dnnl_bn_backward(c->dn, x, c->mean->host, c->var->host, j.dy, j.dx) == 0) return;
+        if (cf_dnnl_bn_backward(c->dn, c->mean->host, c->var->host, j.dy, j.dx) == 0) return;
         /* oneDNN failed: our own code, with ŷ from x (forward did not
-         * keep it) */
+         * keep it); in place x is gone (only the plan had it), and, as
+         * for memory running out in backward, there is nothing to
+         * return the failure through */
         cf_error err;
         cf_dnnl_bn_free(c->dn);
         c->dn = NULL;
-        if (y_norm_buffer(l, &err)) abort(); /* out of memory in backward: nothing to return it through */
+        if (y_norm_buffer(l, &err) || (top[0] == bottom[0] && !c->global)) abort();
+        const float *x = cf_blob_data(bottom[0]);
         if (!c->global) {
             for (size_t n = 0; n < c->N; n++)
                 for (size_t ch = 0; ch < c->C; ch++) {
@@ -297,7 +284,6 @@ static void bn_destroy(cf_layer *l)
     cf_mem_unref(c->var);
     cf_mem_unref(c->std);
     cf_mem_unref(c->y_norm);
-    cf_mem_unref(c->x_copy);
     cf_dnnl_bn_free(c->dn);
     free(c);
 }
