@@ -595,14 +595,11 @@ Test(dnnl, batch_norm_in_place)
 {
     /* oneDNN's backward reads x, which the plan kept from forward */
     cr_assert_gt(bn_both("{name: b, type: BatchNorm}", 4, SHAPE(3, 4, 5, 7), true, -1, 1), 0);
-    cr_assert_gt(bn_both("{name: b, type: BatchNorm, batch_norm_param: {use_global_stats: true}}", 4,
-                         SHAPE(3, 4, 5, 7), true, -1, 1), 0);
 }
 
-Test(dnnl, batch_norm_global_statistics)
+Test(dnnl, batch_norm_global_statistics_keep_the_layers_code)
 {
+    /* measured faster than oneDNN there (dnnl_bn.c) */
     const char *y = "{name: b, type: BatchNorm, batch_norm_param: {use_global_stats: true, eps: 0.01}}";
-    cr_assert_gt(bn_both(y, 4, SHAPE(5, 6, 9, 7), false, -1, 1), 0);
-    /* large enough to be cut into two slices */
-    cr_assert_gt(bn_both(y, 4, SHAPE(6, 8, 33, 33), false, -1, 1), 0);
+    cr_assert_eq(bn_both(y, 4, SHAPE(5, 6, 9, 7), false, -1, 1), 0);
 }

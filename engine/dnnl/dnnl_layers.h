@@ -273,13 +273,11 @@ void cf_dnnl_lrn_free(cf_dnnl_lrn *p);
 int cf_dnnl_lrn_forward(cf_dnnl_lrn *p, const float *x, float *y);
 int cf_dnnl_lrn_backward(cf_dnnl_lrn *p, const float *x, const float *dy, float *dx);
 
-/* Batch norm without scale and shift over an N × C × S blob.  Forward
- * with batch statistics (global false) writes the batch's mean and biased
- * variance into mean and var (C each); with global statistics it reads
- * them.  Backward reads the same mean and var, and the x of the last
+/* Batch norm with batch statistics, without scale and shift, over an
+ * N × C × S blob.  Forward writes the batch's mean and biased variance
+ * into mean and var (C each); backward reads them, and the x of the last
  * forward, which the plan keeps. */
-cf_dnnl_bn *cf_dnnl_bn_plan(cf_dnnl_bn *old, cf_backend *be, size_t N, size_t C, size_t S, float eps, bool global,
-                            bool train);
+cf_dnnl_bn *cf_dnnl_bn_plan(cf_dnnl_bn *old, cf_backend *be, size_t N, size_t C, size_t S, float eps);
 void cf_dnnl_bn_free(cf_dnnl_bn *p);
 int cf_dnnl_bn_forward(cf_dnnl_bn *p, const float *x, float *y, float *mean, float *var);
 int cf_dnnl_bn_backward(cf_dnnl_bn *p, const float *mean, const float *var, const float *dy, float *dx);
@@ -313,9 +311,8 @@ static inline int cf_dnnl_lrn_forward(cf_dnnl_lrn *p, const float *x, float *y) 
 static inline int cf_dnnl_lrn_backward(cf_dnnl_lrn *p, const float *x, const float *dy, float *dx)
 { (void)p; (void)x; (void)dy; (void)dx; return -1; }
 
-static inline cf_dnnl_bn *cf_dnnl_bn_plan(cf_dnnl_bn *old, cf_backend *be, size_t N, size_t C, size_t S, float eps,
-                                          bool global, bool train)
-{ (void)old; (void)be; (void)N; (void)C; (void)S; (void)eps; (void)global; (void)train; return NULL; }
+static inline cf_dnnl_bn *cf_dnnl_bn_plan(cf_dnnl_bn *old, cf_backend *be, size_t N, size_t C, size_t S, float eps)
+{ (void)old; (void)be; (void)N; (void)C; (void)S; (void)eps; return NULL; }
 static inline void cf_dnnl_bn_free(cf_dnnl_bn *p) { (void)p; }
 static inline int cf_dnnl_bn_forward(cf_dnnl_bn *p, const float *x, float *y, float *mean, float *var)
 { (void)p; (void)x; (void)y; (void)mean; (void)var; return -1; }

@@ -25,11 +25,12 @@
  * ŷ is kept from forward (a later in-place layer may change the top), so
  * in place is fine.
  *
- * With oneDNN (dnnl_layers.h) both passes run as its batch normalization
- * (dnnl_bn.c): it hands back the batch's μ and biased σ², which go into
- * the running sums as above, or takes the running ones with global
- * statistics; its backward recomputes ŷ from the x forward saw, which
- * the plan keeps (in its own layout) where this code keeps ŷ. */
+ * With oneDNN (dnnl_layers.h) both passes with batch statistics run as
+ * its batch normalization (dnnl_bn.c): it hands back the batch's μ and
+ * biased σ², which go into the running sums as above; its backward
+ * recomputes ŷ from the x forward saw, which the plan keeps (in its own
+ * layout) where this code keeps ŷ.  Global statistics stay with this
+ * code, which was faster there (dnnl_bn.c). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,8 +110,8 @@ static int bn_reshape(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int 
     if (!cf_mem_host(c->mean, C + 1) || !cf_mem_host(c->var, C + 1) || !cf_mem_host(c->std, C + 1))
         return cf_layer_error(l, NULL, err, "out of memory");
     if (top[0] != bottom[0] && cf_blob_reshape_like(top[0], bottom[0], err)) return -1;
-    if (cf_dnnl_on(l->be)) {
-        c->dn = cf_dnnl_bn_plan(c->dn, l->be, c->N, C, c->S, c->eps, c->global, l->phase == CF_TRAIN);
+    if (cf_dnnl_on(l->be) && !c->global) {
+        c->dn = cf_dnnl_bn_plan(c->dn, l->be, c->N, C, c->S, c->eps);
         if (c->dn) return 0;
     }
     return y_norm_buffer(l, err);
@@ -262,16 +263,14 @@ static void bn_backward(cf_layer *l, cf_blob **top, int nt, const bool *prop, cf
         cf_error err;
         cf_dnnl_bn_free(c->dn);
         c->dn = NULL;
-        if (y_norm_buffer(l, &err) || (top[0] == bottom[0] && !c->global)) abort();
+        if (y_norm_buffer(l, &err) || top[0] == bottom[0]) abort();
         const float *x = cf_blob_data(bottom[0]);
-        if (!c->global) {
-            for (size_t n = 0; n < c->N; n++)
-                for (size_t ch = 0; ch < c->C; ch++) {
-                    size_t off = (n * c->C + ch) * c->S;
-                    for (size_t i = 0; i < c->S; i++)
-                        c->y_norm->host[off + i] = (x[off + i] - c->mean->host[ch]) / c->std->host[ch];
-                }
-        }
+        for (size_t n = 0; n < c->N; n++)
+            for (size_t ch = 0; ch < c->C; ch++) {
+                size_t off = (n * c->C + ch) * c->S;
+                for (size_t i = 0; i < c->S; i++)
+                    c->y_norm->host[off + i] = (x[off + i] - c->mean->host[ch]) / c->std->host[ch];
+            }
     }
     cf_parallel_for(l->be, c->C, 1, backward_channels, &j);
 }
