@@ -3,9 +3,12 @@
  * When cafetui is built with oneDNN (HAVE_DNNL) and the backend was
  * created with it switched on (the default; CAFETUI_DNNL=0 switches it off,
  * see cf_dnnl_backend_new),
- * Convolution, InnerProduct and ReLU run their forward and backward
- * passes through oneDNN primitives, Softmax its forward (oneDNN 2.6 has
- * only reference code for its backward), and Pooling both passes when
+ * Convolution, Deconvolution, InnerProduct, ReLU, Sigmoid, ELU, AbsVal,
+ * BNLL, Power (where it maps), LRN (where oneDNN has fast code) and
+ * BatchNorm (batch statistics) run their forward and backward passes
+ * through oneDNN primitives, Softmax its forward (oneDNN 2.6 has only
+ * reference code for its backward, slower than softmax.c's: see
+ * dnnl_softmax.c), and Pooling both passes when
  * CAFETUI_DNNL_POOL=1 as well (off by default: slower than pooling.c on
  * NCHW, see dnnl_pool.c); otherwise the layers keep their own code, which
  * stays the reference that tests compare against.

@@ -8,8 +8,14 @@
  * offers its reference code, which dn_make refuses, and softmax.c keeps
  * the layer.  Its backward is reference code for every shape, so the
  * layer's own backward runs (from y and dy alone, it does not care who
- * computed y).  The outer axis is cut into slices, one per thread
- * (dnnl_common.c), of at least MIN_SLICE values. */
+ * computed y).  Measured single-threaded against softmax.c's loop (same
+ * -O3 -march=native, 200 runs): 64×10 0.009 against 0.005 ms, 100×10
+ * 0.008 against 0.005, 64×1000 1.26 against 0.72, and over channels with
+ * 1024 positions after them (8×21×1024) 38 ms against 0.07 — so the plan
+ * takes oneDNN's backward only where it offers more than its reference
+ * code (dn_make refuses that), which 2.6 does not on AVX2.  The outer
+ * axis is cut into slices, one per thread (dnnl_common.c), of at least
+ * MIN_SLICE values. */
 #include <stdlib.h>
 
 #include "dnnl_common.h"
@@ -46,8 +52,9 @@ static sm_part *part_new(cf_dnnl *d, int slot, size_t outer, size_t C, size_t in
     if (dnnl_softmax_forward_desc_init(&sd, dnnl_forward_training, &p->md, 1) != dnnl_success ||
         dn_make(d, &sd, NULL, &p->fpd, &p->fwd))
         goto fail;
-    /* backward has only reference code in oneDNN 2.6 for AVX2: then
-     * softmax.c's backward, which needs only y and dy, is used */
+    /* backward has only reference code in oneDNN 2.6 for AVX2, slower
+     * than softmax.c's (top comment): then softmax.c's backward, which
+     * needs only y and dy, is used */
     if (dnnl_softmax_backward_desc_init(&sd, &p->md, &p->md, 1) != dnnl_success ||
         dn_make(d, &sd, p->fpd, &p->bpd, &p->bwd))
         p->bpd = NULL, p->bwd = NULL;
