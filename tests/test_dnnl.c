@@ -603,3 +603,69 @@ Test(dnnl, batch_norm_global_statistics_keep_the_layers_code)
     const char *y = "{name: b, type: BatchNorm, batch_norm_param: {use_global_stats: true, eps: 0.01}}";
     cr_assert_eq(bn_both(y, 4, SHAPE(5, 6, 9, 7), false, -1, 1), 0);
 }
+
+/* ---- issue 7: a whole net of the new primitives ---- */
+
+/* BatchNorm and Scale in place (Scale rewrites the blob BatchNorm's
+ * backward needs x of), ELU in place, LRN, Deconvolution, Sigmoid, BNLL,
+ * AbsVal and Power: loss and every param gradient agree. */
+static const char *net7_yaml =
+    "name: issue7\n"
+    "input: [data, label]\n"
+    "input_shape: [{dim: [5, 3, 9, 8]}, {dim: [5]}]\n"
+    "layer:\n"
+    "  - {name: conv1, type: Convolution, bottom: data, top: conv1,\n"
+    "     convolution_param: {num_output: 16, kernel_size: 3, pad: 1, bias_term: false,\n"
+    "     weight_filler: {type: xavier}}}\n" /* a bias before BatchNorm has no gradient but rounding */
+    "  - {name: bn1, type: BatchNorm, bottom: conv1, top: conv1}\n"
+    "  - {name: sc1, type: Scale, bottom: conv1, top: conv1, scale_param: {bias_term: true,\n"
+    "     filler: {type: uniform, min: 0.5, max: 1.5}, bias_filler: {type: uniform, min: -0.2, max: 0.2}}}\n"
+    "  - {name: elu1, type: ELU, bottom: conv1, top: conv1}\n"
+    "  - {name: norm1, type: LRN, bottom: conv1, top: norm1, lrn_param: {local_size: 5, alpha: 0.3, beta: 0.75}}\n"
+    "  - {name: up, type: Deconvolution, bottom: norm1, top: up,\n"
+    "     convolution_param: {num_output: 4, kernel_size: 4, stride: 2, pad: 1, weight_filler: {type: xavier}}}\n"
+    "  - {name: sig, type: Sigmoid, bottom: up, top: up}\n"
+    "  - {name: soft, type: BNLL, bottom: up, top: soft}\n"
+    "  - {name: abs, type: AbsVal, bottom: soft, top: abs}\n"
+    "  - {name: sq, type: Power, bottom: abs, top: abs, power_param: {power: 2, scale: 0.5}}\n"
+    "  - {name: ip, type: InnerProduct, bottom: abs, top: ip, inner_product_param: {num_output: 4,\n"
+    "     weight_filler: {type: xavier}}}\n"
+    "  - {name: loss, type: SoftmaxWithLoss, bottom: [ip, label], top: loss}\n";
+
+Test(dnnl, whole_net_of_the_new_primitives)
+{
+    cf_net *net[2];
+    cf_error err;
+    char buf[2048];
+    float loss[2];
+    cf_node *conf = tu_yaml(net7_yaml);
+    cf_rng rng[2];
+    long before = cf_dnnl_executions(backend_kind(DN));
+    for (int k = 0; k < 2; k++) {
+        cf_rng_seed(&rng[k], 3);
+        cf_net_opts o = {.phase = CF_TRAIN, .be = backend_kind(k ? DN : REF), .rng = &rng[k]};
+        net[k] = cf_net_build(conf, &o, &err);
+        if (!net[k]) cr_assert_fail("%s", cf_error_str(&err, buf, sizeof buf));
+        tu_fill(cf_net_blob(net[k], "data"), -1, 1, 9);
+        float *lab = cf_blob_mdata(cf_net_blob(net[k], "label"));
+        for (int i = 0; i < 5; i++) lab[i] = (float)(i % 4);
+        /* two iterations: the second forward sees BatchNorm's running sums */
+        for (int it = 0; it < 2; it++) {
+            cf_net_clear_param_diffs(net[k]);
+            cr_assert_eq(cf_net_forward(net[k], &loss[k], &err), 0);
+            cf_net_backward(net[k]);
+        }
+    }
+    cr_assert_gt(cf_dnnl_executions(backend_kind(DN)), before);
+    agree(&loss[1], &loss[0], 1, "loss", net7_yaml);
+    cr_assert_eq(net[0]->nparams, net[1]->nparams);
+    for (int p = 0; p < net[0]->nparams; p++) {
+        const char *name = net[0]->layers[net[0]->params[p].layer].layer->name;
+        agree(cf_blob_data(net[1]->params[p].blob), cf_blob_data(net[0]->params[p].blob),
+              net[0]->params[p].blob->count, name, net7_yaml);
+        agree(cf_blob_diff(net[1]->params[p].blob), cf_blob_diff(net[0]->params[p].blob),
+              net[0]->params[p].blob->count, name, net7_yaml);
+    }
+    cf_net_free(net[0]);
+    cf_net_free(net[1]);
+}
