@@ -1,6 +1,6 @@
-/* dnnl_bn.c — BatchNorm with batch statistics through oneDNN's batch
- * normalization (dnnl_layers.h), without scale and shift, as Caffe's
- * layer is.
+/* dnnl_bn.c — BatchNorm's forward pass with batch statistics through
+ * oneDNN's batch normalization (dnnl_layers.h), without scale and shift,
+ * as Caffe's layer is.
  *
  * oneDNN normalises each channel c of an N × C × S blob (seen as the 4-D
  * {N, C, S, 1}: the same values) as batch_norm.c does:
@@ -8,24 +8,23 @@
  * with, in forward training, μ the batch mean and σ² the batch variance
  * divided by m = N·S (biased, as the layer's σ²), both handed back so
  * that the layer folds them into its running sums with Caffe's m/(m−1)
- * correction itself (batch_norm.c).  Backward (backward_data: no scale or
- * shift to learn) is the layer's gradient
- *     ∂E/∂x = (∂E/∂y − mean(∂E/∂y) − mean(∂E/∂y·ŷ)·ŷ) / √(σ² + ε)
- * with ŷ recomputed from x, μ and σ² rather than kept.
+ * correction itself (batch_norm.c).
  *
  * Layout: in Caffe's plain layout oneDNN 2.6 offers its ncsp code, slower
- * than batch_norm.c (64×32×16×16, one thread: forward 1.9 ms, backward
- * 3.2 ms), while its JIT code for the 8-channel blocked layout nChw8c
- * takes 0.73 and 0.23 ms, and a reorder to or from that layout 0.16 ms.
- * So x and ∂E/∂y are reordered into nChw8c and y and ∂E/∂x back, and
- * backward reads the x that forward reordered (kept in the plan, as the
- * layer would keep ŷ): in place, nothing else holds x by then.
+ * than batch_norm.c (64×32×16×16, one thread: forward 1.9 ms), while its
+ * JIT code for the 8-channel blocked layout nChw8c takes 0.73 ms, and a
+ * reorder to or from that layout 0.16 ms; so x is reordered into nChw8c
+ * and y back.
  *
- * Global statistics (use_global_stats) are left to batch_norm.c: one
- * subtraction and division per value, which its loop did in 0.7–1.2 ms
- * against 1.6–3.0 for oneDNN with the reorders (`cafetui time`, same
- * blob).  The statistics need the whole batch at once, so the plan is one
- * slice (one thread). */
+ * Only forward: oneDNN's backward (backward_data, JIT in nChw8c) with its
+ * two reorders and the x it needs kept measured slower than the layer's
+ * own backward from ŷ (which is this y: there is no scale or shift), 1.5–
+ * 3.0 ms against 1.1–2.2 (`cafetui time`, bench/dnnl_layers.sh), and held
+ * four blob-sized buffers against the layer's one.  Nor global
+ * statistics: one subtraction and division per value, which the layer's
+ * loop did in 0.4–0.8 ms against 1.1–3.0 with the reorders.  The
+ * statistics need the whole batch at once, so the plan is one slice (one
+ * thread). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,32 +34,29 @@ typedef struct bn_part {
     cf_dnnl *d;
     int slot;
     dnnl_memory_desc_t md, cmd;     /* the slice's {n, C, S, 1} in nchw; {C} */
-    dnnl_primitive_desc_t fpd, bpd;
-    dnnl_primitive_t fwd, bwd;
-    dn_tensor fx, fy, bdy, bdx;     /* fx keeps forward's x for backward */
+    dnnl_primitive_desc_t fpd;
+    dnnl_primitive_t fwd;
+    dn_tensor fx, fy;
     dnnl_memory_t mean, var;
 } bn_part;
 
 static void part_free(bn_part *p)
 {
     if (!p) return;
-    dn_tensor *ts[] = {&p->fx, &p->fy, &p->bdy, &p->bdx};
+    dn_tensor *ts[] = {&p->fx, &p->fy};
     for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) dn_tensor_free(ts[i]);
     if (p->mean) dnnl_memory_destroy(p->mean);
     if (p->var) dnnl_memory_destroy(p->var);
     if (p->fwd) dnnl_primitive_destroy(p->fwd);
-    if (p->bwd) dnnl_primitive_destroy(p->bwd);
     if (p->fpd) dnnl_primitive_desc_destroy(p->fpd);
-    if (p->bpd) dnnl_primitive_desc_destroy(p->bpd);
     free(p);
 }
 
 /* dn_make refuses implementations named "ref...", but batch norm's is
  * "bnorm_ref:any": refuse that too (batch_norm.c is better than it). */
-static int make(cf_dnnl *d, const_dnnl_op_desc_t op, const_dnnl_primitive_desc_t hint, dnnl_primitive_desc_t *pd,
-                dnnl_primitive_t *prim)
+static int make(cf_dnnl *d, const_dnnl_op_desc_t op, dnnl_primitive_desc_t *pd, dnnl_primitive_t *prim)
 {
-    if (dn_make(d, op, hint, pd, prim)) return -1;
+    if (dn_make(d, op, NULL, pd, prim)) return -1;
     const char *impl = NULL;
     if (dnnl_primitive_desc_query(*pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl &&
         !strstr(impl, "ref"))
@@ -84,16 +80,10 @@ static bn_part *part_new(cf_dnnl *d, int slot, size_t n, size_t C, size_t S, flo
     dnnl_batch_normalization_desc_t bd;
     /* forward training: the only kind that hands back the statistics */
     if (dnnl_batch_normalization_forward_desc_init(&bd, dnnl_forward_training, &blk, eps, 0) != dnnl_success ||
-        make(d, &bd, NULL, &p->fpd, &p->fwd))
+        make(d, &bd, &p->fpd, &p->fwd))
         goto fail;
     if (dn_tensor_init(&p->fx, d, &p->md, dn_md(p->fpd, dnnl_query_src_md), DN_IN) ||
-        dn_tensor_init(&p->fy, d, &p->md, dn_md(p->fpd, dnnl_query_dst_md), DN_OUT) || !dn_reordered(&p->fx))
-        goto fail; /* (backward relies on fx's own buffer) */
-    if (dnnl_batch_normalization_backward_desc_init(&bd, dnnl_backward_data, &blk, &blk, eps, 0) != dnnl_success ||
-        make(d, &bd, p->fpd, &p->bpd, &p->bwd) ||
-        !dnnl_memory_desc_equal(dn_md(p->bpd, dnnl_query_src_md), dn_md(p->fpd, dnnl_query_src_md)) ||
-        dn_tensor_init(&p->bdy, d, &p->md, dn_md(p->bpd, dnnl_query_diff_dst_md), DN_IN) ||
-        dn_tensor_init(&p->bdx, d, &p->md, dn_md(p->bpd, dnnl_query_diff_src_md), DN_OUT))
+        dn_tensor_init(&p->fy, d, &p->md, dn_md(p->fpd, dnnl_query_dst_md), DN_OUT))
         goto fail;
     if (dnnl_memory_create(&p->mean, &p->cmd, d->engine, DNNL_MEMORY_NONE) != dnnl_success) {
         p->mean = NULL;
@@ -153,19 +143,5 @@ int cf_dnnl_bn_forward(cf_dnnl_bn *p, const float *x, float *y, float *mean, flo
                             DN_ARG(DNNL_ARG_DST, dn_out(&q->fy, y)), DN_ARG(DNNL_ARG_MEAN, q->mean),
                             DN_ARG(DNNL_ARG_VARIANCE, q->var)};
     if (rc || dn_exec(q->d, q->slot, q->fwd, 4, a) || dn_out_done(q->d, q->slot, &q->fy)) return -1;
-    return 0;
-}
-
-int cf_dnnl_bn_backward(cf_dnnl_bn *p, const float *mean, const float *var, const float *dy, float *dx)
-{
-    bn_part *q = p->part;
-    int rc = 0;
-    dnnl_memory_set_data_handle(q->mean, (void *)mean);
-    dnnl_memory_set_data_handle(q->var, (void *)var);
-    dnnl_exec_arg_t a[5] = {DN_ARG(DNNL_ARG_SRC, q->fx.prim), DN_ARG(DNNL_ARG_MEAN, q->mean),
-                            DN_ARG(DNNL_ARG_VARIANCE, q->var),
-                            DN_ARG(DNNL_ARG_DIFF_DST, dn_in(q->d, q->slot, &q->bdy, dy, &rc)),
-                            DN_ARG(DNNL_ARG_DIFF_SRC, dn_out(&q->bdx, dx))};
-    if (rc || dn_exec(q->d, q->slot, q->bwd, 5, a) || dn_out_done(q->d, q->slot, &q->bdx)) return -1;
     return 0;
 }

@@ -276,14 +276,12 @@ void cf_dnnl_lrn_free(cf_dnnl_lrn *p);
 int cf_dnnl_lrn_forward(cf_dnnl_lrn *p, const float *x, float *y);
 int cf_dnnl_lrn_backward(cf_dnnl_lrn *p, const float *x, const float *dy, float *dx);
 
-/* Batch norm with batch statistics, without scale and shift, over an
- * N × C × S blob.  Forward writes the batch's mean and biased variance
- * into mean and var (C each); backward reads them, and the x of the last
- * forward, which the plan keeps. */
+/* Batch norm's forward pass with batch statistics, without scale and
+ * shift, over an N × C × S blob: y, and the batch's mean and biased
+ * variance into mean and var (C each).  (Backward is the layer's own.) */
 cf_dnnl_bn *cf_dnnl_bn_plan(cf_dnnl_bn *old, cf_backend *be, size_t N, size_t C, size_t S, float eps);
 void cf_dnnl_bn_free(cf_dnnl_bn *p);
 int cf_dnnl_bn_forward(cf_dnnl_bn *p, const float *x, float *y, float *mean, float *var);
-int cf_dnnl_bn_backward(cf_dnnl_bn *p, const float *mean, const float *var, const float *dy, float *dx);
 
 #else
 
@@ -319,8 +317,6 @@ static inline cf_dnnl_bn *cf_dnnl_bn_plan(cf_dnnl_bn *old, cf_backend *be, size_
 static inline void cf_dnnl_bn_free(cf_dnnl_bn *p) { (void)p; }
 static inline int cf_dnnl_bn_forward(cf_dnnl_bn *p, const float *x, float *y, float *mean, float *var)
 { (void)p; (void)x; (void)y; (void)mean; (void)var; return -1; }
-static inline int cf_dnnl_bn_backward(cf_dnnl_bn *p, const float *mean, const float *var, const float *dy, float *dx)
-{ (void)p; (void)mean; (void)var; (void)dy; (void)dx; return -1; }
 
 #endif /* issue 7 block */
 #endif

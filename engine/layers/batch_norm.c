@@ -25,12 +25,11 @@
  * ŷ is kept from forward (a later in-place layer may change the top), so
  * in place is fine.
  *
- * With oneDNN (dnnl_layers.h) both passes with batch statistics run as
- * its batch normalization (dnnl_bn.c): it hands back the batch's μ and
- * biased σ², which go into the running sums as above; its backward
- * recomputes ŷ from the x forward saw, which the plan keeps (in its own
- * layout) where this code keeps ŷ.  Global statistics stay with this
- * code, which was faster there (dnnl_bn.c). */
+ * With oneDNN (dnnl_layers.h) the forward pass with batch statistics runs
+ * as its batch normalization (dnnl_bn.c): it hands back the batch's μ and
+ * biased σ², which go into the running sums as above, and its y is ŷ,
+ * kept as this code keeps it.  Backward, and global statistics, stay with
+ * this code, which measured faster there (dnnl_bn.c). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +42,7 @@ typedef struct {
     float maf, eps;
     size_t N, C, S;         /* bottom as N × C × S */
     cf_mem *mean, *var, *std; /* per channel: μ, σ² and √(σ² + ε) of the last forward */
-    cf_mem *y_norm;         /* ŷ, for backward (our own passes) */
+    cf_mem *y_norm;         /* ŷ, for backward */
     cf_dnnl_bn *dn;         /* oneDNN plan for the current shape, or NULL */
 } bn_priv;
 
@@ -87,7 +86,7 @@ static int bn_setup(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt
     return 0;
 }
 
-/* ŷ's buffer, for our own passes (reshape set the shape). */
+/* ŷ's buffer (reshape set the shape). */
 static int y_norm_buffer(cf_layer *l, cf_error *err)
 {
     bn_priv *c = l->priv;
@@ -110,10 +109,7 @@ static int bn_reshape(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int 
     if (!cf_mem_host(c->mean, C + 1) || !cf_mem_host(c->var, C + 1) || !cf_mem_host(c->std, C + 1))
         return cf_layer_error(l, NULL, err, "out of memory");
     if (top[0] != bottom[0] && cf_blob_reshape_like(top[0], bottom[0], err)) return -1;
-    if (cf_dnnl_on(l->be) && !c->global) {
-        c->dn = cf_dnnl_bn_plan(c->dn, l->be, c->N, C, c->S, c->eps);
-        if (c->dn) return 0;
-    }
+    if (cf_dnnl_on(l->be) && !c->global) c->dn = cf_dnnl_bn_plan(c->dn, l->be, c->N, C, c->S, c->eps);
     return y_norm_buffer(l, err);
 }
 
@@ -227,16 +223,17 @@ static int bn_forward(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int 
     if (c->global) global_stats(l, c);
     if (c->dn) {
         /* (in place, oneDNN reads x into its own layout before it writes y) */
-        if (cf_dnnl_bn_forward(c->dn, j.x, cf_blob_mdata(top[0]), c->mean->host, c->var->host) == 0) {
-            if (!c->global) update_running(l, c);
+        float *y = cf_blob_mdata(top[0]);
+        if (cf_dnnl_bn_forward(c->dn, j.x, y, c->mean->host, c->var->host) == 0) {
+            update_running(l, c);
             take_std(c);
+            cf_copy(l->be, top[0]->count, y, c->y_norm->host);
             return 0;
         }
         /* oneDNN failed (before writing the top: its output is reordered
          * into it last): our own code until a reshape tries it again */
         cf_dnnl_bn_free(c->dn);
         c->dn = NULL;
-        if (y_norm_buffer(l, err)) return -1;
     }
     if (!c->global) {
         cf_parallel_for(l->be, c->C, 1, batch_stats, &j);
@@ -254,24 +251,6 @@ static void bn_backward(cf_layer *l, cf_blob **top, int nt, const bool *prop, cf
     if (!prop[0] || c->N * c->S == 0) return;
     bn_job j = {.c = c, .dy = cf_blob_diff(top[0])};
     j.dx = cf_blob_mdiff(bottom[0]);
-    if (c->dn) {
-        if (cf_dnnl_bn_backward(c->dn, c->mean->host, c->var->host, j.dy, j.dx) == 0) return;
-        /* oneDNN failed: our own code, with ŷ from x (forward did not
-         * keep it); in place x is gone (only the plan had it), and, as
-         * for memory running out in backward, there is nothing to
-         * return the failure through */
-        cf_error err;
-        cf_dnnl_bn_free(c->dn);
-        c->dn = NULL;
-        if (y_norm_buffer(l, &err) || top[0] == bottom[0]) abort();
-        const float *x = cf_blob_data(bottom[0]);
-        for (size_t n = 0; n < c->N; n++)
-            for (size_t ch = 0; ch < c->C; ch++) {
-                size_t off = (n * c->C + ch) * c->S;
-                for (size_t i = 0; i < c->S; i++)
-                    c->y_norm->host[off + i] = (x[off + i] - c->mean->host[ch]) / c->std->host[ch];
-            }
-    }
     cf_parallel_for(l->be, c->C, 1, backward_channels, &j);
 }
 
