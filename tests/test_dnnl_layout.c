@@ -1,6 +1,6 @@
 /* test_dnnl_layout.c — activations kept in oneDNN's blocked layouts
- * (CAFETUI_DNNL_BLOCKED=1, dnnl_layers.h) give what the reference path
- * gives.
+ * (the default with oneDNN; CAFETUI_DNNL_BLOCKED=0 turns it off,
+ * dnnl_layers.h) give what the reference path gives.
  *
  * Small nets are built twice on the same configuration and inputs: on a
  * backend with oneDNN off (CAFETUI_DNNL=0, the layers' own code) and on

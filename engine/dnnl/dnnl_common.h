@@ -32,7 +32,7 @@ typedef struct cf_dnnl {
     long executions;    /* atomically counted: slices run at once */
     bool pool;          /* CAFETUI_DNNL_POOL=1: pooling through oneDNN too */
     bool omp;           /* CAFETUI_DNNL_OMP=1: oneDNN's OpenMP threads, one slice */
-    bool blocked;       /* CAFETUI_DNNL_BLOCKED=1: activations stay in blocked layouts (dnnl_layers.h) */
+    bool blocked;       /* activations stay in blocked layouts (dnnl_layers.h); CAFETUI_DNNL_BLOCKED=0: not */
 } cf_dnnl;
 
 static inline cf_dnnl *cf_dnnl_of(const cf_backend *be) { return be ? (cf_dnnl *)be->dnnl : NULL; }

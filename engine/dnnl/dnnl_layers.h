@@ -8,10 +8,11 @@
  * BatchNorm (batch statistics) run their forward and backward passes
  * through oneDNN primitives, Softmax its forward (oneDNN 2.6 has only
  * reference code for its backward, slower than softmax.c's: see
- * dnnl_softmax.c), and Pooling both passes when
- * CAFETUI_DNNL_POOL=1 as well (off by default: slower than pooling.c on
- * NCHW, see dnnl_pool.c); otherwise the layers keep their own code, which
- * stays the reference that tests compare against.
+ * dnnl_softmax.c), and Pooling both passes on a bottom left blocked by a
+ * convolution (see Layouts below), or on NCHW when CAFETUI_DNNL_POOL=1
+ * (off by default: slower than pooling.c on NCHW, see dnnl_pool.c);
+ * otherwise the layers keep their own code, which stays the reference
+ * that tests compare against.
  *
  * A layer asks for a "plan" in its reshape: the plan holds the primitives
  * made for one shape and is kept while the shape stays the same (a plan
@@ -24,13 +25,13 @@
  * Layouts.  Every blob reads as NCHW to anyone, whatever layout a
  * primitive prefers inside; params and their gradients stay NCHW (the
  * solver, snapshots and the monitor read them as they are; param
- * gradients are accumulated, +=, as every layer does, layer.h).  By
- * default activations cross the boundary in NCHW too: a convolution
- * whose primitive prefers a blocked layout (nChw8c with AVX2) reorders
- * its bottom in and its top out at every call, and its diffs likewise.
- *
- * With CAFETUI_DNNL_BLOCKED=1 (read with CAFETUI_DNNL) they stay blocked
- * between layers that run on oneDNN.  A blob's data and diff memory
+ * gradients are accumulated, +=, as every layer does, layer.h).
+ * Activations, though, stay in the primitives' blocked layouts (nChw8c
+ * with AVX2) between layers that run on oneDNN, instead of a convolution
+ * reordering its bottom in and its top out at every call, and its diffs
+ * likewise (CAFETUI_DNNL_BLOCKED=0, read with CAFETUI_DNNL, goes back to
+ * that: every activation crosses the boundary in NCHW).  A blob's data
+ * and diff memory
  * (cf_mem, blob.h) can hold a second, "alt" side: the values in a
  * oneDNN layout (dnnl_common.c's dn_alt: an md for the whole batch, N
  * outermost so that a plan's batch slices are runs of bytes, and a
@@ -118,7 +119,7 @@ int cf_dnnl_conv_backward(cf_dnnl_conv *p, const float *x, const float *w, const
                           float *db);
 /* The same passes on blobs (dx: the blob whose diff gets ∂E/∂x, or
  * NULL): a bottom or top diff whose blocked side holds the layout the
- * primitive wants is read in place, and with blocked activations on the
+ * primitive wants is read in place, and unless CAFETUI_DNNL_BLOCKED=0 the
  * top (bottom diff) is written in the primitive's layout (see above). */
 int cf_dnnl_conv_forward_blob(cf_dnnl_conv *p, const cf_blob *x, const float *w, const float *b, cf_blob *y);
 int cf_dnnl_conv_backward_blob(cf_dnnl_conv *p, const cf_blob *x, const float *w, const cf_blob *y, cf_blob *dx,

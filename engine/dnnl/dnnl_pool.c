@@ -20,7 +20,7 @@
  * backward.
  *
  * Layouts.  When the bottom's blocked side holds the current values (the
- * top of a convolution with blocked activations on, dnnl_layers.h), the
+ * top of a convolution: blocked activations, dnnl_layers.h), the
  * plan is made for that layout: the primitive reads it in place and
  * writes its top in the layout it chooses (the same blocking, where
  * oneDNN's JIT code is fast), and backward takes and gives diffs in those
