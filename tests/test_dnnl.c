@@ -593,7 +593,7 @@ Test(dnnl, batch_norm_batch_statistics)
 
 Test(dnnl, batch_norm_in_place)
 {
-    /* oneDNN's backward reads x, which the plan kept from forward */
+    /* oneDNN reads x into its own layout before it writes y over it */
     cr_assert_gt(bn_both("{name: b, type: BatchNorm}", 4, SHAPE(3, 4, 5, 7), true, -1, 1), 0);
 }
 
