@@ -4,10 +4,15 @@
  * kw] are oneDNN's oihw (goihw with dims {G, M/G, C/G, kh, kw} when
  * grouped: the same bytes), padding is symmetric, Caffe's dilation d is
  * oneDNN's d − 1, and Caffe's output size (floor) is the one oneDNN
- * computes.  The primitives choose their own layouts (format "any"): the
- * bottom, the weights and the top are reordered to and from them at each
- * call, weights included, so that the param blobs stay in Caffe's layout
- * and a solver update is seen at the next forward with nothing to track.
+ * computes.  The primitives choose their own layouts (format "any").  The
+ * weights are reordered to theirs at each call, so that the param blobs
+ * stay in Caffe's layout and a solver update is seen at the next forward
+ * with nothing to track.  The activations (bottom, top, their diffs) go
+ * through the blob forms (cf_dnnl_conv_forward_blob, ...): an operand
+ * whose blob holds a blocked side in the layout the primitive wants is
+ * read in place, the top and bottom diff are written in the primitives'
+ * layouts as the blobs' blocked sides (dnnl_layers.h), and only what is
+ * NCHW is reordered, as the pointer forms reorder everything.
  *
  * The batch is cut into slices, one per thread (dnnl_common.c), each with
  * its own primitives, buffers and stream, run at once.  Backward

@@ -37,7 +37,10 @@
  * (unless oneDNN fails and this code has to take over) — except the
  * weight gradient of a layer with one or two input channels per group
  * (a first layer), which oneDNN leaves to this code (dnnl_conv.c says
- * why). */
+ * why).  The plan gets the blobs, not their NCHW pointers, so that it can
+ * keep the top and the bottom diff in its blocked layouts (dnnl_layers.h);
+ * our own code reads them through cf_blob_data / cf_blob_diff, which
+ * reorder them back when needed. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
