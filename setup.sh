@@ -11,7 +11,7 @@ cd "$(dirname "$0")"
 PACKAGES="build-essential autoconf automake libtool pkg-config
   libopenblas-dev libyaml-dev libncurses-dev libhdf5-dev hdf5-tools liblmdb-dev lmdb-utils
   libprotobuf-c-dev protobuf-c-compiler protobuf-compiler zlib1g-dev libcriterion-dev libdnnl-dev
-  dataset-fashion-mnist tmux libopenmpi-dev openmpi-bin"
+  dataset-fashion-mnist tmux procps libopenmpi-dev openmpi-bin"
 
 missing=""
 for p in $PACKAGES; do
