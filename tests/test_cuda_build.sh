@@ -106,7 +106,10 @@ quiet_make() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make "$@"; }
 # The source files into $TMP/src, with the generated autotools files
 # beside them (ignored by git; made again when missing).
 copy_tree() {
-  if git -C "$SRC" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  # a git checkout whose top is the source tree (an unpacked release
+  # inside someone's checkout, as make distcheck makes, is not one)
+  top=$(git -C "$SRC" rev-parse --show-toplevel 2>/dev/null || true)
+  if [ -n "$top" ] && [ "$(cd "$top" && pwd -P)" = "$(cd "$SRC" && pwd -P)" ]; then
     mkdir -p "$TMP/src" || return 1
     (cd "$SRC" && {
       git ls-files -co --exclude-standard | while IFS= read -r f; do [ -f "$f" ] && printf '%s\n' "$f"; done
