@@ -503,10 +503,22 @@ static int read_param(cf_weights *w, hid_t d, const char *layer, const char *nam
     return 0;
 }
 
-/* The group g, standing for layer `layer` (NULL for data/ itself): its
- * datasets are the layer's params, its groups more layers. */
-static int read_group(cf_weights *w, hid_t g, const char *layer, cf_error *err)
+/* Layer names with '/' nest groups; deeper than this is a damaged or
+ * hostile file (HDF5 hard links can make a group contain itself, which
+ * would otherwise recurse until memory runs out). */
+#define MAX_GROUP_DEPTH 32
+
+/* The group g, standing for layer `layer` (NULL for data/ itself), depth
+ * levels below data/: its datasets are the layer's params, its groups
+ * more layers. */
+static int read_group(cf_weights *w, hid_t g, const char *layer, int depth, cf_error *err)
 {
+    if (depth > MAX_GROUP_DEPTH) {
+        cf_error_set(err, CF_EINPUT, "groups nested more than %d levels deep under data/ (a group that contains itself?)",
+                     MAX_GROUP_DEPTH);
+        cf_error_at(err, w->path, 0, 0);
+        return -1;
+    }
     H5G_info_t info;
     if (H5Gget_info(g, &info) < 0) return read_error(w, layer, err, "cannot list %s (%s)", "a group");
     int nblobs = 0;
@@ -544,7 +556,7 @@ static int read_group(cf_weights *w, hid_t g, const char *layer, cf_error *err)
             rc = read_param(w, o, layer, name, &w->layers[idx].blobs[strtol(name, NULL, 10)], err);
         } else if (H5Iget_type(o) == H5I_GROUP) {
             char *sub = layer ? pathf("%s/%s", layer, name) : strdup(name);
-            rc = read_group(w, o, sub, err);
+            rc = read_group(w, o, sub, depth + 1, err);
             free(sub);
         }
         H5Oclose(o);
@@ -627,7 +639,7 @@ static cf_weights *read_weights(hid_t f, const char *path, cf_error *err)
         cf_weights_free(w);
         return NULL;
     }
-    int rc = read_group(w, g, NULL, err);
+    int rc = read_group(w, g, NULL, 0, err);
     H5Gclose(g);
     if (rc) {
         cf_weights_free(w);
