@@ -1,5 +1,6 @@
-/* dnnl_act.c — the elementwise activations other than ReLU through
- * oneDNN's eltwise primitive (dnnl_layers.h, cf_dnnl_act_*).  Each kind is
+/* dnnl_act.c — the elementwise activations through oneDNN's eltwise
+ * primitive (dnnl_layers.h, cf_dnnl_act_*; ReLU's cf_dnnl_relu_* in
+ * dnnl_eltwise.c is this with CF_DNNL_RELU).  Each kind is
  * the oneDNN algorithm whose formula is the Caffe layer's (the layers'
  * files state theirs; oneDNN's are in its eltwise documentation):
  *
@@ -12,13 +13,15 @@
  *   SOFTPLUS  soft_relu                  y = log(1 + e^x)   dx = dy·e^x/(1 + e^x)  (BNLL)
  *   POW       pow (alpha a, beta p)      y = a·x^p          dx = dy·a·p·x^(p−1)
  *   LINEAR    linear (alpha a, beta b)   y = a·x + b        dx = dy·a
+ *   RELU      relu (alpha s)             y = x > 0 ? x : s·x  dx = dy·(x > 0 ? 1 : s)
+ *                                        (Caffe's leaky ReLU, negative_slope s)
  *
  * (TanH keeps its own code: oneDNN's tanh was no faster, see tanh.c.)
  * The *_DST kinds read the top in backward (so their layers may run in
  * place), the others the bottom.  The blob is a flat array of n values
  * cut into slices of at least MIN_SLICE values, one per pool thread, each
- * with its own primitives and stream (dnnl_common.c), as dnnl_eltwise.c
- * does for ReLU; in place (y over x, dx over dy) is allowed by oneDNN. */
+ * with its own primitives and stream (dnnl_common.c); in place (y over
+ * x, dx over dy) is allowed by oneDNN. */
 #include <stdlib.h>
 
 #include "dnnl_common.h"
@@ -33,6 +36,7 @@ static dnnl_alg_kind_t alg_of(cf_dnnl_act_kind k)
     case CF_DNNL_SOFTPLUS: return dnnl_eltwise_soft_relu;
     case CF_DNNL_POW: return dnnl_eltwise_pow;
     case CF_DNNL_LINEAR: return dnnl_eltwise_linear;
+    case CF_DNNL_RELU: return dnnl_eltwise_relu;
     }
     return dnnl_alg_kind_undef;
 }
@@ -110,7 +114,7 @@ void cf_dnnl_act_free(cf_dnnl_act *p)
 }
 
 /* Slices no smaller than this: below it, one thread does it faster
- * (dnnl_eltwise.c's figure for ReLU). */
+ * (measured for ReLU). */
 #define MIN_SLICE 32768
 
 cf_dnnl_act *cf_dnnl_act_plan(cf_dnnl_act *old, cf_backend *be, size_t n, cf_dnnl_act_kind kind, float alpha,

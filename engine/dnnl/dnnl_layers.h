@@ -246,7 +246,7 @@ typedef struct cf_dnnl_bn cf_dnnl_bn;
 /* Elementwise activations (dnnl_act.c gives each one's formula). */
 typedef enum {
     CF_DNNL_SIGMOID, CF_DNNL_ELU, CF_DNNL_ELU_DST, CF_DNNL_ABS, CF_DNNL_SOFTPLUS, CF_DNNL_POW,
-    CF_DNNL_LINEAR
+    CF_DNNL_LINEAR, CF_DNNL_RELU
 } cf_dnnl_act_kind;
 
 #ifdef HAVE_DNNL
