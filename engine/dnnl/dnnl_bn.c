@@ -52,21 +52,6 @@ static void part_free(bn_part *p)
     free(p);
 }
 
-/* dn_make refuses implementations named "ref...", but batch norm's is
- * "bnorm_ref:any": refuse that too (batch_norm.c is better than it). */
-static int make(cf_dnnl *d, const_dnnl_op_desc_t op, dnnl_primitive_desc_t *pd, dnnl_primitive_t *prim)
-{
-    if (dn_make(d, op, NULL, pd, prim)) return -1;
-    const char *impl = NULL;
-    if (dnnl_primitive_desc_query(*pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl &&
-        !strstr(impl, "ref"))
-        return 0;
-    dnnl_primitive_destroy(*prim);
-    dnnl_primitive_desc_destroy(*pd);
-    *prim = NULL, *pd = NULL;
-    return -1;
-}
-
 static bn_part *part_new(cf_dnnl *d, int slot, size_t n, size_t C, size_t S, float eps)
 {
     bn_part *p = calloc(1, sizeof *p);
@@ -80,7 +65,7 @@ static bn_part *part_new(cf_dnnl *d, int slot, size_t n, size_t C, size_t S, flo
     dnnl_batch_normalization_desc_t bd;
     /* forward training: the only kind that hands back the statistics */
     if (dnnl_batch_normalization_forward_desc_init(&bd, dnnl_forward_training, &blk, eps, 0) != dnnl_success ||
-        make(d, &bd, &p->fpd, &p->fwd))
+        dn_make_fast(d, &bd, NULL, &p->fpd, &p->fwd))
         goto fail;
     if (dn_tensor_init(&p->fx, d, &p->md, dn_md(p->fpd, dnnl_query_src_md), DN_IN) ||
         dn_tensor_init(&p->fy, d, &p->md, dn_md(p->fpd, dnnl_query_dst_md), DN_OUT))

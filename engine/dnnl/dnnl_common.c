@@ -264,6 +264,20 @@ int dn_make(cf_dnnl *d, const_dnnl_op_desc_t op, const_dnnl_primitive_desc_t hin
     return 0;
 }
 
+int dn_make_fast(cf_dnnl *d, const_dnnl_op_desc_t op, const_dnnl_primitive_desc_t hint, dnnl_primitive_desc_t *pd,
+                 dnnl_primitive_t *prim)
+{
+    if (dn_make(d, op, hint, pd, prim)) return -1;
+    const char *impl = NULL;
+    if (dnnl_primitive_desc_query(*pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl &&
+        !strstr(impl, "ref"))
+        return 0;
+    dnnl_primitive_destroy(*prim);
+    dnnl_primitive_desc_destroy(*pd);
+    *prim = NULL, *pd = NULL;
+    return -1;
+}
+
 const dnnl_memory_desc_t *dn_md(const_dnnl_primitive_desc_t pd, dnnl_query_t what)
 {
     return dnnl_primitive_desc_query_md(pd, what, 0);

@@ -54,6 +54,11 @@ int dn_parallel(cf_dnnl *d, int ns, int (*fn)(void *ctx, int s), void *ctx);
  * ones, else NULL).  0, or -1 when oneDNN has no implementation. */
 int dn_make(cf_dnnl *d, const_dnnl_op_desc_t op, const_dnnl_primitive_desc_t hint, dnnl_primitive_desc_t *pd,
             dnnl_primitive_t *prim);
+/* dn_make, also refusing an implementation that only names itself a
+ * reference one further in ("lrn_ref:any", "bnorm_ref:any"): for the
+ * plans whose layers' own code beats those. */
+int dn_make_fast(cf_dnnl *d, const_dnnl_op_desc_t op, const_dnnl_primitive_desc_t hint, dnnl_primitive_desc_t *pd,
+                 dnnl_primitive_t *prim);
 /* The md a pd wants for `what` (dnnl_query_src_md, ...). */
 const dnnl_memory_desc_t *dn_md(const_dnnl_primitive_desc_t pd, dnnl_query_t what);
 

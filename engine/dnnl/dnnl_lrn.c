@@ -12,7 +12,7 @@
  * (nChw8c) and only for β 0.75: across channels with local_size 5
  * (AlexNet's), within a channel with 16 channels or more (as probed with
  * this libdnnl; the tests pin down which fall back).  Everything else is
- * its reference code, which is refused (make, below): lrn.c then keeps
+ * its reference code, which is refused (dn_make_fast): lrn.c then keeps
  * the layer.  x and ∂E/∂y are reordered
  * into the blocked layout and y and ∂E/∂x back at each call; backward
  * reuses forward's reordered bottom when it is the same bottom.  The
@@ -46,22 +46,6 @@ static void part_free(lrn_part *p)
     free(p);
 }
 
-/* dn_make refuses implementations named "ref..." but LRN's reference
- * code is "lrn_ref:any": refuse that as well, and let lrn.c run. */
-static int make(cf_dnnl *d, const_dnnl_op_desc_t op, const_dnnl_primitive_desc_t hint, dnnl_primitive_desc_t *pd,
-                dnnl_primitive_t *prim)
-{
-    if (dn_make(d, op, hint, pd, prim)) return -1;
-    const char *impl = NULL;
-    if (dnnl_primitive_desc_query(*pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl &&
-        !strstr(impl, "ref"))
-        return 0;
-    dnnl_primitive_destroy(*prim);
-    dnnl_primitive_desc_destroy(*pd);
-    *prim = NULL, *pd = NULL;
-    return -1;
-}
-
 typedef struct {
     bool within, train;
     int size;
@@ -81,7 +65,7 @@ static lrn_part *part_new(cf_dnnl *d, int slot, long N, const int shape[4], cons
     dnnl_lrn_desc_t ld;
     if (dnnl_lrn_forward_desc_init(&ld, c->train ? dnnl_forward_training : dnnl_forward_inference, alg, &blk,
                                    c->size, c->alpha, c->beta, c->k) != dnnl_success ||
-        make(d, &ld, NULL, &p->fpd, &p->fwd))
+        dn_make_fast(d, &ld, NULL, &p->fpd, &p->fwd))
         goto fail;
     if (dn_tensor_init(&p->fx, d, &p->md, dn_md(p->fpd, dnnl_query_src_md), DN_IN) ||
         dn_tensor_init(&p->fy, d, &p->md, dn_md(p->fpd, dnnl_query_dst_md), DN_OUT))
@@ -94,7 +78,7 @@ static lrn_part *part_new(cf_dnnl *d, int slot, long N, const int shape[4], cons
         goto fail;
     }
     if (dnnl_lrn_backward_desc_init(&ld, alg, &blk, &blk, c->size, c->alpha, c->beta, c->k) != dnnl_success ||
-        make(d, &ld, p->fpd, &p->bpd, &p->bwd))
+        dn_make_fast(d, &ld, p->fpd, &p->bpd, &p->bwd))
         goto fail;
     if (dn_tensor_init(&p->bx, d, &p->md, dn_md(p->bpd, dnnl_query_src_md), DN_IN) ||
         dn_tensor_init(&p->bdy, d, &p->md, dn_md(p->bpd, dnnl_query_diff_dst_md), DN_IN) ||
