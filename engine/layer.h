@@ -35,6 +35,7 @@
 #define CF_LAYER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "backend.h"
 #include "blob.h"
@@ -58,6 +59,14 @@ typedef struct cf_layer_ops {
     /* NULL when the layer has no gradient (data layers, Accuracy). */
     void (*backward)(cf_layer *l, cf_blob **top, int nt, const bool *prop, cf_blob **bottom, int nb);
     void (*destroy)(cf_layer *l); /* frees l->priv; NULL when priv is plain malloc'd */
+    /* Data layers whose read position a snapshot keeps (NULL otherwise).
+     * position: the number of values that describe where the next forward
+     * reads (the same for the life of the layer), written to v unless v is
+     * NULL.  seek: make the next forward read from there again, checking
+     * the values against the source (a changed file is an error, nothing
+     * is served from a half-restored state). */
+    size_t (*position)(const cf_layer *l, uint64_t *v);
+    int (*seek)(cf_layer *l, const uint64_t *v, cf_error *err);
 } cf_layer_ops;
 
 #define CF_MAX_PARAMS 8

@@ -20,7 +20,6 @@
 #include <unistd.h>
 
 #include "atomic_file.h"
-#include "data_layers.h"
 
 #define VERSION_ATTR "cafetui_snapshot_version"
 
@@ -198,20 +197,22 @@ static void write_weights(writer *w, const cf_net *net)
     }
 }
 
-/* The data layers of a net, each with its read position. */
-static bool is_data_layer(const cf_layer *l) { return strcmp(l->ops->type, "Data") == 0; }
-
+/* The data layers of a net, each with its read position: the values its
+ * ops->position gives, as solver/data/<net>/<layer> (for Data: record,
+ * generator state and increment). */
 static void write_positions(writer *w, const cf_net *net, const char *tag)
 {
     for (int li = 0; li < net->nlayers; li++) {
         const cf_layer *l = net->layers[li].layer;
-        if (!is_data_layer(l)) continue;
-        cf_rng rng;
-        unsigned long long pos[3] = {cf_data_layer_position(l, &rng), rng.state, rng.inc};
-        hsize_t three = 3;
+        if (!l->ops->position) continue;
+        hsize_t n = l->ops->position(l, NULL);
+        uint64_t *v = malloc(n * sizeof *v);
+        if (!v) abort();
+        l->ops->position(l, v);
         char *p = pathf("solver/data/%s/%s", tag, l->name);
-        put(w, p, H5T_STD_U64LE, H5T_NATIVE_ULLONG, 1, &three, pos);
+        put(w, p, H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, &n, v);
         free(p);
+        free(v);
     }
 }
 
@@ -765,14 +766,17 @@ static int check_positions(const cf_net *net, hid_t f, const char *path, const c
 {
     for (int li = 0; li < net->nlayers; li++) {
         const cf_layer *l = net->layers[li].layer;
-        if (!is_data_layer(l)) continue;
+        if (!l->ops->position) continue;
         char *p = pathf("solver/data/%s/%s", tag, l->name);
-        hsize_t three = 3;
-        bool ok = has(f, p, 1, &three);
+        hsize_t n = l->ops->position(l, NULL);
+        bool fits = has(f, p, 1, &n), there = fits || has(f, p, 1, NULL);
         free(p);
-        if (!ok)
+        if (!there)
             return damaged(path, err, "no read position for data layer '%s' of the %s net (was it taken from another net?)",
                            l->name, tag);
+        if (!fits)
+            return damaged(path, err, "the saved read position of data layer '%s' of the %s net does not fit it (was the "
+                           "snapshot taken from another net, or did its list of files change?)", l->name, tag);
     }
     return 0;
 }
@@ -857,20 +861,21 @@ static int restore_history(cf_solver *s, hid_t f, const char *which, cf_blob **h
     return 0;
 }
 
-/* Move each data layer to its saved record and transform generator (its
- * prefetch restarts there). */
+/* Move each data layer back to its saved position (ops->seek: a Data
+ * layer's prefetch restarts there, an HDF5Data layer reloads its file). */
 static int restore_positions(cf_net *net, hid_t f, const char *tag, cf_error *err)
 {
     for (int li = 0; li < net->nlayers; li++) {
         cf_layer *l = net->layers[li].layer;
-        if (!is_data_layer(l)) continue;
-        unsigned long long pos[3];
+        if (!l->ops->position) continue;
+        uint64_t *v = malloc(l->ops->position(l, NULL) * sizeof *v);
+        if (!v) abort();
         char *p = pathf("solver/data/%s/%s", tag, l->name);
-        int rc = get(f, p, H5T_NATIVE_ULLONG, pos);
+        int rc = get(f, p, H5T_NATIVE_UINT64, v) ? 1 : 0; /* 1: HDF5 could not read it */
         free(p);
-        if (rc) return 1;
-        cf_rng rng = {.state = pos[1], .inc = pos[2]};
-        if (cf_data_layer_seek(l, (size_t)pos[0], &rng, err)) return -1;
+        if (!rc && l->ops->seek(l, v, err)) rc = -1;
+        free(v);
+        if (rc) return rc;
     }
     return 0;
 }

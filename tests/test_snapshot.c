@@ -9,6 +9,7 @@
  * recorded for the first 100 Fashion-MNIST test images. */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <hdf5.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -370,6 +371,119 @@ Test(snapshot, resume_is_bitwise_exact_with_the_lmdb_data_layer_across_epochs)
         cr_assert_eq(r1.out[i].value, r2.out[i].value, "test output %s", r1.out[i].name);
     cf_solver_free(straight);
     cf_solver_free(resumed);
+}
+
+/* An HDF5 file of n rows: data [n][6], label [n] in 0..4, each row
+ * telling file and row apart so that a wrong order changes the run. */
+static void write_rows_h5(const char *path, int n, int file)
+{
+    float *d = malloc((size_t)n * 6 * sizeof *d), *lb = malloc((size_t)n * sizeof *lb);
+    cr_assert(d && lb);
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < 6; j++) d[i * 6 + j] = sinf((float)(file * 1000 + i * 7 + j));
+        lb[i] = (float)((i * 3 + file) % 5);
+    }
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t dd[2] = {(hsize_t)n, 6}, dl[1] = {(hsize_t)n};
+    hid_t sd = H5Screate_simple(2, dd, NULL), sl = H5Screate_simple(1, dl, NULL);
+    hid_t a = H5Dcreate2(f, "data", H5T_IEEE_F32LE, sd, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t b = H5Dcreate2(f, "label", H5T_IEEE_F32LE, sl, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    cr_assert(H5Dwrite(a, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, d) >= 0);
+    cr_assert(H5Dwrite(b, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, lb) >= 0);
+    H5Dclose(a);
+    H5Dclose(b);
+    H5Sclose(sd);
+    H5Sclose(sl);
+    H5Fclose(f);
+    free(d);
+    free(lb);
+}
+
+#define H5_NET                                                                                   \
+    "name: h5\n"                                                                                 \
+    "layer:\n"                                                                                   \
+    "  - {name: data, type: HDF5Data, top: [data, label], include: {phase: TRAIN},\n"            \
+    "     hdf5_data_param: {source: '%s', batch_size: 16, shuffle: true}}\n"                     \
+    "  - {name: data, type: HDF5Data, top: [data, label], include: {phase: TEST},\n"             \
+    "     hdf5_data_param: {source: '%s', batch_size: 12}}\n"                                    \
+    "  - {name: ip1, type: InnerProduct, bottom: data, top: ip1,\n"                              \
+    "     inner_product_param: {num_output: 8, weight_filler: {type: xavier}}}\n"                \
+    "  - {name: drop1, type: Dropout, bottom: ip1, top: ip1}\n"                                  \
+    "  - {name: ip2, type: InnerProduct, bottom: ip1, top: ip2,\n"                               \
+    "     inner_product_param: {num_output: 5, weight_filler: {type: xavier}}}\n"                \
+    "  - {name: loss, type: SoftmaxWithLoss, bottom: [ip2, label], top: loss}\n"                 \
+    "  - {name: acc, type: Accuracy, bottom: [ip2, label], top: acc, include: {phase: TEST}}\n"
+
+/* Straight 2n iterations (a test pass between) and n + save + load + n
+ * agree bit for bit, weights and test outputs. */
+static void check_h5_resume(const char *net, int n, const char *path)
+{
+    const char *sv = SGD "random_seed: 23\ntest_iter: 3\ntest_interval: 1000\n";
+    cf_error err;
+    cf_test_result r1, r2;
+    cf_solver *straight = solver(sv, net);
+    steps(straight, n - 3);
+    cr_assert_eq(cf_solver_test(straight, 0, &r1, &err), 0, "%s", estr(&err));
+    steps(straight, n + 3);
+    cr_assert_eq(cf_solver_test(straight, 0, &r1, &err), 0, "%s", estr(&err));
+
+    cf_solver *first = solver(sv, net);
+    steps(first, n - 3);
+    cr_assert_eq(cf_solver_test(first, 0, &r2, &err), 0, "%s", estr(&err));
+    steps(first, 3);
+    save(first, path);
+    cf_solver_free(first);
+
+    cf_solver *resumed = solver(sv, net);
+    load(resumed, path);
+    steps(resumed, n);
+    same_params(straight->net, resumed->net, "resumed run");
+    cr_assert_eq(cf_solver_test(resumed, 0, &r2, &err), 0, "%s", estr(&err));
+    for (int i = 0; i < r1.noutputs; i++)
+        cr_assert_eq(r1.out[i].value, r2.out[i].value, "test output %s", r1.out[i].name);
+    cf_solver_free(straight);
+    cf_solver_free(resumed);
+}
+
+/* Three files of 37, 50 and 29 rows, rows and files shuffled: 40
+ * iterations of 16 pass over the list five and a half times, so the
+ * snapshot at 20 falls inside a file of a reshuffled list; the test net
+ * (36 rows a pass, no shuffle) stops inside a file too.  Then one file
+ * (its rows reshuffled each pass).  Then the refusals: a list whose file
+ * shrank, a list with another number of files. */
+Test(snapshot, resume_is_bitwise_exact_with_shuffled_hdf5_data)
+{
+    const char *dir = tu_tmpdir();
+    int rows[3] = {37, 50, 29};
+    for (int k = 0; k < 3; k++) write_rows_h5(fmt("%s/rows%d.h5", dir, k), rows[k], k);
+    const char *three = fmt("%s/three.txt", dir), *one = fmt("%s/one.txt", dir);
+    write_bytes(three, "rows0.h5\nrows1.h5\nrows2.h5\n", 27);
+    write_bytes(one, "rows1.h5\n", 9);
+    const char *path = fmt("%s/h5data.h5", dir);
+    check_h5_resume(fmt(H5_NET, three, three), 20, path);
+    check_h5_resume(fmt(H5_NET, one, three), 20, fmt("%s/h5one.h5", dir));
+
+    /* the snapshot of the three-file run names row r of some file; with
+     * every file cut to one row that row is gone */
+    cf_solver *s = solver(SGD "random_seed: 23\n", fmt(H5_NET, three, three));
+    for (int k = 0; k < 3; k++) write_rows_h5(fmt("%s/rows%d.h5", dir, k), 1, k);
+    cf_error err;
+    cr_assert_eq(cf_snapshot_load(s, path, &err), -1);
+    cr_assert(strstr(estr(&err), "layer 'data': the saved position is row ") &&
+                  strstr(estr(&err), "which now has 1 rows (was it changed?)"),
+              "%s", estr(&err));
+    cf_solver_free(s);
+    for (int k = 0; k < 3; k++) write_rows_h5(fmt("%s/rows%d.h5", dir, k), rows[k], k);
+
+    /* a list of another length: refused before anything changes */
+    write_bytes(three, "rows0.h5\nrows1.h5\n", 18);
+    s = solver(SGD "random_seed: 23\n", fmt(H5_NET, three, three));
+    cr_assert_eq(cf_snapshot_load(s, path, &err), -1);
+    cr_assert_str_eq(estr(&err), fmt("%s: the saved read position of data layer 'data' of the train net does not fit "
+                                     "it (was the snapshot taken from another net, or did its list of files change?)",
+                                     path));
+    cr_assert_eq(s->iter, 0);
+    cf_solver_free(s);
 }
 
 /* ---- failures ---- */

@@ -226,6 +226,24 @@ static void data_destroy(cf_layer *l)
     free(p);
 }
 
+/* The snapshot's view of the position: record, generator state, inc. */
+static size_t data_position(const cf_layer *l, uint64_t *v)
+{
+    if (v) {
+        cf_rng rng;
+        v[0] = cf_data_layer_position(l, &rng);
+        v[1] = rng.state;
+        v[2] = rng.inc;
+    }
+    return 3;
+}
+
+static int data_seek(cf_layer *l, const uint64_t *v, cf_error *err)
+{
+    cf_rng rng = {.state = v[1], .inc = v[2]};
+    return cf_data_layer_seek(l, (size_t)v[0], &rng, err);
+}
+
 const cf_layer_ops cf_layer_Data = {
     .type = "Data",
     .min_bottom = 0, .max_bottom = 0,
@@ -234,6 +252,8 @@ const cf_layer_ops cf_layer_Data = {
     .reshape = data_reshape,
     .forward = data_forward,
     .destroy = data_destroy,
+    .position = data_position,
+    .seek = data_seek,
 };
 
 size_t cf_data_layer_position(const cf_layer *l, cf_rng *rng)

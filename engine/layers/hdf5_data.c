@@ -14,6 +14,12 @@
  * in order and files in list order, cycling.  With shuffle in TRAIN, the
  * file order is shuffled at setup and after each pass over the list, and
  * the rows each time a file is loaded (or, with one file, at each pass).
+ *
+ * Position (for snapshots): the file order, the file being served, its
+ * next row, and the layer's generator both now and as it was before the
+ * current file's rows were shuffled.  A row order is always a shuffle of
+ * 0..rows-1 in order, so that earlier state draws it again on a resume
+ * (the file is reloaded) without the snapshot holding one value per row.
  */
 #include <errno.h>
 #include <hdf5.h>
@@ -45,6 +51,7 @@ typedef struct hdf5_priv {
     int batch;
     bool shuffle;
     cf_rng rng;
+    cf_rng row_rng;         /* rng before the current row order was drawn */
     bool shape_known;       /* set by the first file loaded */
 } hdf5_priv;
 
@@ -110,6 +117,15 @@ static int read_list(cf_layer *l, hdf5_priv *p, const char *list, const cf_node 
             return cf_layer_error(l, at, err, "cannot open HDF5 file '%s' (listed in '%s'): %s", p->files[i], list,
                                   strerror(errno));
     return 0;
+}
+
+/* The rows of the loaded file in serving order: 0..rows-1, shuffled
+ * from that order (not from the last one) so that row_rng alone says it. */
+static void draw_row_order(hdf5_priv *p)
+{
+    for (size_t r = 0; r < p->rows; r++) p->row_order[r] = r;
+    p->row_rng = p->rng;
+    if (p->shuffle) shuffle_sizes(&p->rng, p->row_order, p->rows);
 }
 
 /* ---- loading a file ---- */
@@ -211,8 +227,7 @@ static int load_file(cf_layer *l, hdf5_priv *p, int which, cf_error *err)
     size_t *order = realloc(p->row_order, rows0 * sizeof *order);
     if (!order) abort();
     p->row_order = order;
-    for (size_t r = 0; r < rows0; r++) order[r] = r;
-    if (p->shuffle) shuffle_sizes(&p->rng, order, rows0);
+    draw_row_order(p);
     return 0;
 }
 
@@ -222,7 +237,7 @@ static int next_file(cf_layer *l, hdf5_priv *p, cf_error *err)
 {
     p->cur_row = 0;
     if (p->nfiles == 1) {
-        if (p->shuffle) shuffle_sizes(&p->rng, p->row_order, p->rows);
+        if (p->shuffle) draw_row_order(p);
         return 0;
     }
     if (++p->cur_file == p->nfiles) {
@@ -314,6 +329,53 @@ static void hdf5_destroy(cf_layer *l)
     free(p);
 }
 
+/* v: cur_file, cur_row, rng (state, inc), row_rng (state, inc), then
+ * file_order[nfiles]. */
+static size_t hdf5_position(const cf_layer *l, uint64_t *v)
+{
+    const hdf5_priv *p = l->priv;
+    if (v) {
+        v[0] = (uint64_t)p->cur_file;
+        v[1] = p->cur_row;
+        v[2] = p->rng.state;
+        v[3] = p->rng.inc;
+        v[4] = p->row_rng.state;
+        v[5] = p->row_rng.inc;
+        for (int i = 0; i < p->nfiles; i++) v[6 + i] = (uint64_t)p->file_order[i];
+    }
+    return 6 + (size_t)p->nfiles;
+}
+
+static int hdf5_seek(cf_layer *l, const uint64_t *v, cf_error *err)
+{
+    hdf5_priv *p = l->priv;
+    int n = p->nfiles;
+    bool *seen = calloc((size_t)n, sizeof *seen);
+    if (!seen) abort();
+    int bad = 0;
+    for (int i = 0; i < n && !bad; i++) {
+        bad = v[6 + i] >= (uint64_t)n || seen[v[6 + i]];
+        if (!bad) seen[v[6 + i]] = true;
+    }
+    free(seen);
+    if (bad) return cf_layer_error(l, NULL, err, "the saved file order is not an order of the %d files in the list", n);
+    if (v[0] >= (uint64_t)n)
+        return cf_layer_error(l, NULL, err, "the saved position names file %llu of %d", (unsigned long long)v[0], n);
+    for (int i = 0; i < n; i++) p->file_order[i] = (int)v[6 + i];
+    p->cur_file = (int)v[0];
+    p->rng = (cf_rng){.state = v[4], .inc = v[5]}; /* load_file draws the row order from here */
+    if (load_file(l, p, p->file_order[p->cur_file], err)) return -1;
+    if (v[1] >= p->rows) {
+        size_t rows = p->rows;
+        p->rows = 0; /* serve nothing from a position that is not there */
+        return cf_layer_error(l, NULL, err, "the saved position is row %llu of '%s', which now has %zu rows (was it changed?)",
+                              (unsigned long long)v[1], p->files[p->file_order[p->cur_file]], rows);
+    }
+    p->cur_row = (size_t)v[1];
+    p->rng = (cf_rng){.state = v[2], .inc = v[3]};
+    return 0;
+}
+
 const cf_layer_ops cf_layer_HDF5Data = {
     .type = "HDF5Data",
     .min_bottom = 0, .max_bottom = 0,
@@ -322,4 +384,6 @@ const cf_layer_ops cf_layer_HDF5Data = {
     .reshape = hdf5_reshape,
     .forward = hdf5_forward,
     .destroy = hdf5_destroy,
+    .position = hdf5_position,
+    .seek = hdf5_seek,
 };
