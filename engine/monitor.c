@@ -18,6 +18,8 @@ struct cf_monitor {
     uint64_t niters;
     cf_test_rec tests[CF_MON_TESTS];
     uint64_t ntests;
+    cf_test_rec trains[CF_MON_TRAINS];
+    uint64_t ntrains;
     cf_log_rec logs[CF_MON_LOGS];
     uint64_t nlogs;
     cf_cmd cmds[CMD_CAP];
@@ -72,6 +74,13 @@ void cf_monitor_push_test(cf_monitor *m, const cf_test_rec *r)
     m->tests[m->ntests++ % CF_MON_TESTS] = *r;
     published(m);
     pthread_mutex_unlock(&m->mu);
+}
+
+void cf_monitor_push_train(cf_monitor *m, const cf_test_rec *r)
+{
+    pthread_mutex_lock(&m->mu);
+    m->trains[m->ntrains++ % CF_MON_TRAINS] = *r;
+    pthread_mutex_unlock(&m->mu); /* its cf_iter_rec, pushed next, wakes the readers */
 }
 
 void cf_monitor_logf(cf_monitor *m, int level, const char *fmt, ...)
@@ -184,6 +193,25 @@ size_t cf_monitor_tests(cf_monitor *m, uint64_t *seq, cf_test_rec *out, size_t m
     size_t n = ring_copy(m->tests, sizeof *out, CF_MON_TESTS, m->ntests, seq, out, max);
     pthread_mutex_unlock(&m->mu);
     return n;
+}
+
+bool cf_monitor_train_outputs(cf_monitor *m, cf_train_cursor *c, int iter, cf_test_rec *out)
+{
+    for (;;) {
+        if (!c->held) {
+            pthread_mutex_lock(&m->mu);
+            size_t n = ring_copy(m->trains, sizeof c->rec, CF_MON_TRAINS, m->ntrains, &c->seq, &c->rec, 1);
+            pthread_mutex_unlock(&m->mu);
+            if (!n) return false;
+            c->held = true;
+        }
+        if (c->rec.iter > iter) return false; /* for a later display iteration */
+        c->held = false;
+        if (c->rec.iter == iter) {
+            *out = c->rec;
+            return true;
+        }
+    }
 }
 
 size_t cf_monitor_logs(cf_monitor *m, uint64_t *seq, cf_log_rec *out, size_t max)

@@ -3,7 +3,9 @@
  * The worker thread (the trainer) publishes; front ends (ui/, the
  * headless runner) read, from another thread, and send commands back.
  *   out: every iteration a cf_iter_rec; every test pass a cf_test_rec;
- *        log lines; a cf_status snapshot; per-blob statistics when a front
+ *        at each display iteration the train net's outputs (a
+ *        cf_test_rec with net -1, published before that iteration's
+ *        cf_iter_rec); log lines; a cf_status snapshot; per-blob statistics when a front
  *        end has asked for them (cf_monitor_want_stats).
  *   in:  commands (pause, resume, lr, snapshot, test, stop), drained by
  *        the trainer between iterations.
@@ -25,6 +27,7 @@
 #define CF_MON_ITERS 65536
 #define CF_MON_TESTS 4096
 #define CF_MON_LOGS 2048
+#define CF_MON_TRAINS 512
 #define CF_MON_MAX_OUT 16
 #define CF_MON_MAX_STATS 256
 #define CF_MON_MAX_RANKS 16
@@ -53,6 +56,8 @@ typedef struct cf_iter_rec {
     double elapsed;          /* seconds since training started */
 } cf_iter_rec;
 
+/* A test pass's outputs (means over its batches), or the train net's
+ * outputs at a display iteration (net -1; values of the last batch). */
 typedef struct cf_test_rec {
     int iter, net, n;
     char name[CF_MON_MAX_OUT][48];
@@ -111,6 +116,7 @@ void cf_monitor_free(cf_monitor *m);
 /* ---- engine side ---- */
 void cf_monitor_push_iter(cf_monitor *m, const cf_iter_rec *r);
 void cf_monitor_push_test(cf_monitor *m, const cf_test_rec *r);
+void cf_monitor_push_train(cf_monitor *m, const cf_test_rec *r);
 void cf_monitor_logf(cf_monitor *m, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void cf_monitor_set_status(cf_monitor *m, const cf_status *s);
 bool cf_monitor_stats_wanted(cf_monitor *m);
@@ -126,6 +132,15 @@ void cf_monitor_send(cf_monitor *m, cf_cmd c);
 size_t cf_monitor_iters(cf_monitor *m, uint64_t *seq, cf_iter_rec *out, size_t max);
 size_t cf_monitor_tests(cf_monitor *m, uint64_t *seq, cf_test_rec *out, size_t max);
 size_t cf_monitor_logs(cf_monitor *m, uint64_t *seq, cf_log_rec *out, size_t max);
+/* The train outputs published for iteration `iter`, read in iteration
+ * order through a cursor (zeroed to start): false when there are none
+ * (not a display iteration, or fallen out of the ring). */
+typedef struct cf_train_cursor {
+    uint64_t seq;
+    bool held;               /* rec was read and is for a later iteration */
+    cf_test_rec rec;
+} cf_train_cursor;
+bool cf_monitor_train_outputs(cf_monitor *m, cf_train_cursor *c, int iter, cf_test_rec *out);
 void cf_monitor_get_status(cf_monitor *m, cf_status *out);
 /* Ask for statistics (the trainer computes them between iterations). */
 void cf_monitor_want_stats(cf_monitor *m);

@@ -895,6 +895,27 @@ int cf_net_forward(cf_net *net, float *loss, cf_error *err)
     return 0;
 }
 
+int cf_net_outputs(const cf_net *net, cf_net_output *out, int max)
+{
+    int no = 0;
+    for (int o = 0; o < net->noutputs && no < max; o++) {
+        int id = net->outputs[o];
+        const cf_blob *b = net->blobs[id];
+        float w = 0; /* the loss weight of the layer that wrote it last */
+        for (int li = 0; li < net->nlayers; li++)
+            for (int t = 0; t < net->layers[li].nt; t++)
+                if (net->layers[li].top_id[t] == id && net->layers[li].loss_weight[t] != 0) w = net->layers[li].loss_weight[t];
+        const float *d = cf_blob_data(b);
+        for (size_t e = 0; e < b->count && no < max; e++, no++) {
+            if (b->count == 1) snprintf(out[no].name, sizeof out[no].name, "%s", b->name);
+            else snprintf(out[no].name, sizeof out[no].name, "%s[%zu]", b->name, e);
+            out[no].value = d[e];
+            out[no].weight = w;
+        }
+    }
+    return no;
+}
+
 int cf_net_forward_to(cf_net *net, int end, cf_error *err)
 {
     float l = 0;

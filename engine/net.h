@@ -111,6 +111,18 @@ int cf_net_layer_id(const cf_net *net, const char *name);
  * (test nets share the train net's weights; data only, as Caffe). */
 int cf_net_share_trained(cf_net *net, const cf_net *from, cf_error *err);
 
+/* One element of an output of the net (a top no layer reads), as the
+ * last forward left it. */
+typedef struct cf_net_output {
+    char name[128];         /* the top's name, or "prob[3]" for element 3 of a larger top */
+    float value;            /* unweighted */
+    float weight;           /* its loss weight (0: not a loss) */
+} cf_net_output;
+
+/* The net's outputs element by element, in output order (what Caffe
+ * numbers "net output #k"): at most max written; returns how many. */
+int cf_net_outputs(const cf_net *net, cf_net_output *out, int max);
+
 /* Bytes held by blobs and params. */
 size_t cf_net_bytes(const cf_net *net, size_t *param_bytes, size_t *blob_bytes);
 

@@ -537,35 +537,20 @@ int cf_solver_test(cf_solver *s, int k, cf_test_result *res, cf_error *err)
     res->net = k;
     res->iter = s->iter;
     double sums[CF_MAX_OUTPUTS] = {0};
-    float weights[CF_MAX_OUTPUTS] = {0};
+    cf_net_output out[CF_MAX_OUTPUTS];
     int no = 0;
     for (long it = 0; it < s->test_iter[k]; it++) {
         if (cf_net_forward(n, NULL, err)) return -1;
-        no = 0;
-        for (int o = 0; o < n->noutputs; o++) {
-            int id = n->outputs[o];
-            const cf_blob *b = n->blobs[id];
-            const float *d = cf_blob_data(b);
-            float w = 0;
-            for (int li = 0; li < n->nlayers; li++)
-                for (int t = 0; t < n->layers[li].nt; t++)
-                    if (n->layers[li].top_id[t] == id && n->layers[li].loss_weight[t] != 0) w = n->layers[li].loss_weight[t];
-            for (size_t e = 0; e < b->count && no < CF_MAX_OUTPUTS; e++, no++) {
-                sums[no] += d[e];
-                weights[no] = w;
-                if (it == 0) {
-                    if (b->count == 1) snprintf(res->out[no].name, sizeof res->out[no].name, "%s", b->name);
-                    else snprintf(res->out[no].name, sizeof res->out[no].name, "%s[%zu]", b->name, e);
-                }
-            }
-        }
+        no = cf_net_outputs(n, out, CF_MAX_OUTPUTS);
+        for (int o = 0; o < no; o++) sums[o] += out[o].value;
     }
     res->noutputs = no;
     for (int o = 0; o < no; o++) {
+        snprintf(res->out[o].name, sizeof res->out[o].name, "%s", out[o].name);
         res->out[o].value = sums[o] / (double)s->test_iter[k];
-        res->out[o].is_loss = weights[o] != 0;
-        res->out[o].weight = weights[o];
-        res->loss += weights[o] * res->out[o].value;
+        res->out[o].is_loss = out[o].weight != 0;
+        res->out[o].weight = out[o].weight;
+        res->loss += out[o].weight * res->out[o].value;
     }
     return 0;
 }

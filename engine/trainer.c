@@ -105,6 +105,24 @@ const char *cf_first_nonfinite(const cf_net *net, const char **blob)
     return NULL;
 }
 
+/* The train net's outputs after iteration `iter` (its last batch), for
+ * the lines a display iteration prints; before its cf_iter_rec, so a
+ * reader that has the iteration finds them. */
+static void push_train_outputs(cf_trainer *t, int iter)
+{
+    cf_net_output out[CF_MON_MAX_OUT];
+    cf_test_rec rec = {.iter = iter, .net = -1};
+    rec.n = cf_net_outputs(t->solver->net, out, CF_MON_MAX_OUT);
+    for (int o = 0; o < rec.n; o++) {
+        snprintf(rec.name[o], sizeof rec.name[o], "%s", out[o].name);
+        rec.value[o] = out[o].value;
+        rec.is_loss[o] = out[o].weight != 0;
+        rec.weight[o] = out[o].weight;
+        rec.loss += out[o].weight * (double)out[o].value;
+    }
+    cf_monitor_push_train(t->mon, &rec);
+}
+
 static int run_tests(loop_state *ls)
 {
     cf_trainer *t = ls->t;
@@ -298,6 +316,7 @@ int cf_trainer_run(cf_trainer *t)
             ls.last_t = now;
             ls.last_iter = s->iter;
         }
+        if (s->display && iter % s->display == 0) push_train_outputs(t, iter);
         cf_iter_rec rec = {iter, loss, s->smoothed_loss, lr, ls.ips, now - ls.t0};
         cf_monitor_push_iter(t->mon, &rec);
         maybe_stats(t);

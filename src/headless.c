@@ -34,12 +34,26 @@ static void json_num(FILE *f, double v)
     else fputs("null", f);
 }
 
-/* A train line; over several processes (from the status st, NULL: left
- * out) also the ranks, the mean seconds per iteration spent communicating
+/* "outputs":{"loss":0.5,"acc":0.9} */
+static void json_outputs(FILE *f, const cf_test_rec *r)
+{
+    fputs(",\"outputs\":{", f);
+    for (int i = 0; i < r->n; i++) {
+        if (i) fputc(',', f);
+        json_str(f, r->name[i]);
+        fputc(':', f);
+        json_num(f, r->value[i]);
+    }
+    fputc('}', f);
+}
+
+/* A train line, with the train net's outputs when outs is not NULL (its
+ * last batch, unweighted); over several processes (from the status st,
+ * NULL: left out) also the ranks, the mean seconds per iteration spent communicating
  * and in all, their ratio, and each rank's images/s while computing
  * (rank<r>_images_per_s): plain numbers, which readers that do not know
  * them skip. */
-static void iter_line(FILE *f, const cf_iter_rec *r, const cf_status *st)
+static void iter_line(FILE *f, const cf_iter_rec *r, const cf_test_rec *outs, const cf_status *st)
 {
     fprintf(f, "{\"type\":\"train\",\"iter\":%d,\"loss\":", r->iter);
     json_num(f, r->loss);
@@ -51,6 +65,7 @@ static void iter_line(FILE *f, const cf_iter_rec *r, const cf_status *st)
     json_num(f, r->ips);
     fputs(",\"elapsed_s\":", f);
     json_num(f, r->elapsed);
+    if (outs) json_outputs(f, outs);
     if (st && st->ranks > 1) {
         fprintf(f, ",\"ranks\":%d,\"comm_s\":", st->ranks);
         json_num(f, st->comm_s);
@@ -66,7 +81,10 @@ static void iter_line(FILE *f, const cf_iter_rec *r, const cf_status *st)
     fputs("}\n", f);
 }
 
-void cf_metrics_iter(FILE *f, const cf_iter_rec *r, const cf_status *st) { iter_line(f, r, st); }
+void cf_metrics_iter(FILE *f, const cf_iter_rec *r, const cf_test_rec *outs, const cf_status *st)
+{
+    iter_line(f, r, outs, st);
+}
 
 bool cf_ranks_line(const cf_status *st, char *buf, size_t cap)
 {
@@ -101,14 +119,9 @@ bool cf_dist_banner(const cf_session *s, char *buf, size_t cap)
 
 void cf_metrics_test(FILE *f, const cf_test_rec *r)
 {
-    fprintf(f, "{\"type\":\"test\",\"iter\":%d,\"net\":%d,\"outputs\":{", r->iter, r->net);
-    for (int i = 0; i < r->n; i++) {
-        if (i) fputc(',', f);
-        json_str(f, r->name[i]);
-        fputc(':', f);
-        json_num(f, r->value[i]);
-    }
-    fputs("},\"loss\":", f);
+    fprintf(f, "{\"type\":\"test\",\"iter\":%d,\"net\":%d", r->iter, r->net);
+    json_outputs(f, r);
+    fputs(",\"loss\":", f);
     json_num(f, r->loss);
     fputs(",\"seconds\":", f);
     json_num(f, r->seconds);
@@ -124,16 +137,43 @@ void cf_metrics_event(FILE *f, int iter, const char *kind, const char *text)
     fputs("}\n", f);
 }
 
+/* "    Train net output #0: loss = 0.58 (* 1 = 0.58 loss)" for each of r's
+ * outputs (a loss shows its weight and weighted value). */
+static void output_lines(const char *which, const cf_test_rec *r, cf_emit_fn *emit, void *ctx)
+{
+    char line[400];
+    for (int i = 0; i < r->n; i++) {
+        int n = snprintf(line, sizeof line, "    %s net output #%d: %s = %g", which, i, r->name[i], r->value[i]);
+        if (r->is_loss[i] && n > 0 && (size_t)n < sizeof line)
+            snprintf(line + n, sizeof line - (size_t)n, " (* %g = %g loss)", r->weight[i], r->weight[i] * r->value[i]);
+        emit(ctx, line);
+    }
+}
+
+void cf_iter_lines(const cf_iter_rec *it, const cf_test_rec *outs, cf_emit_fn *emit, void *ctx)
+{
+    char line[200];
+    snprintf(line, sizeof line, "Iteration %d (%.0f img/s, %.1f s), loss = %g", it->iter, it->ips, it->elapsed,
+             it->smoothed);
+    emit(ctx, line);
+    if (outs) output_lines("Train", outs, emit, ctx);
+    snprintf(line, sizeof line, "    Iteration %d, lr = %g", it->iter, it->lr);
+    emit(ctx, line);
+}
+
+void cf_test_lines(const cf_test_rec *r, cf_emit_fn *emit, void *ctx)
+{
+    char line[80];
+    snprintf(line, sizeof line, "Iteration %d, Testing net (#%d)", r->iter, r->net);
+    emit(ctx, line);
+    output_lines("Test", r, emit, ctx);
+}
+
+static void session_line(void *ctx, const char *line) { cf_session_print(ctx, "%s", line); }
+
 static void print_test(cf_session *s, const cf_test_rec *r)
 {
-    cf_session_print(s, "Iteration %d, Testing net (#%d)", r->iter, r->net);
-    for (int i = 0; i < r->n; i++) {
-        if (r->is_loss[i])
-            cf_session_print(s, "    Test net output #%d: %s = %g (* %g = %g loss)", i, r->name[i], r->value[i],
-                             r->weight[i], r->weight[i] * r->value[i]);
-        else
-            cf_session_print(s, "    Test net output #%d: %s = %g", i, r->name[i], r->value[i]);
-    }
+    cf_test_lines(r, session_line, s);
     if (s->quiet && cf_dist_rank(s->dist) == 0) {
         fprintf(stderr, "test iter %d:", r->iter);
         for (int i = 0; i < r->n; i++) fprintf(stderr, " %s=%g", r->name[i], r->value[i]);
@@ -164,7 +204,7 @@ static void handle_signals(cf_session *s)
 }
 
 /* Drain what the engine published since last time. */
-static void drain(cf_session *s, uint64_t *iseq, uint64_t *tseq, uint64_t *lseq)
+static void drain(cf_session *s, uint64_t *iseq, uint64_t *tseq, uint64_t *lseq, cf_train_cursor *tc)
 {
     static cf_iter_rec it[1024];
     static cf_test_rec te[64];
@@ -185,13 +225,12 @@ static void drain(cf_session *s, uint64_t *iseq, uint64_t *tseq, uint64_t *lseq)
     while ((n = cf_monitor_iters(s->mon, iseq, it, 1024)) > 0)
         for (size_t i = 0; i < n; i++) {
             if (display && it[i].iter % display == 0) {
-                cf_session_print(s, "Iteration %d (%.0f img/s, %.1f s), loss = %g", it[i].iter, it[i].ips,
-                                 it[i].elapsed, it[i].smoothed);
-                cf_session_print(s, "    Train net output #0: loss = %g", it[i].loss);
-                cf_session_print(s, "    Iteration %d, lr = %g", it[i].iter, it[i].lr);
+                static cf_test_rec outs;
+                bool have = cf_monitor_train_outputs(s->mon, tc, it[i].iter, &outs);
+                cf_iter_lines(&it[i], have ? &outs : NULL, session_line, s);
                 char line[512];
                 if (cf_ranks_line(&st, line, sizeof line)) cf_session_print(s, "%s", line);
-                iter_line(s->metrics, &it[i], &st);
+                iter_line(s->metrics, &it[i], have ? &outs : NULL, &st);
             }
         }
     while ((n = cf_monitor_tests(s->mon, tseq, te, 64)) > 0)
@@ -232,16 +271,17 @@ int cf_headless_run(cf_session *s)
         return 1;
     }
     uint64_t iseq = 0, tseq = 0, lseq = 0;
+    cf_train_cursor tc = {0};
     cf_status st;
     for (;;) {
         cf_monitor_wait(s->mon, 200);
         handle_signals(s);
-        drain(s, &iseq, &tseq, &lseq);
+        drain(s, &iseq, &tseq, &lseq, &tc);
         cf_monitor_get_status(s->mon, &st);
         if (st.state == CF_RUN_DONE || st.state == CF_RUN_FAILED) break;
     }
     int rc = cf_session_join(s);
-    drain(s, &iseq, &tseq, &lseq);
+    drain(s, &iseq, &tseq, &lseq, &tc);
     if (rc && sv->dist_stopped) rc = 0; /* rank > 0: rank 0 ended the run; nothing failed */
     if (rc == 0) cf_session_print(s, "Optimization %s at iteration %d.", s->trainer.stop_requested ? "stopped" : "done", sv->iter);
     signal(SIGINT, SIG_DFL);

@@ -35,5 +35,25 @@ for r in recipes/*.yaml recipes/solvers/mlp_*.yaml; do
   fi
 done
 
+# A net of two weighted losses prints each, weighted, and their sum is
+# the iteration's loss: "Train net output #0: recon_loss = A (* 1 = A
+# loss)", "#1: class_loss = B (* 0.5 = C loss)", "Iteration 0 ..., loss =
+# L" with L = A + C (iteration 0: the smoothed loss is that iteration's).
+# The metrics' train line carries both, unweighted.
+out="$TMP/autoencoder_classifier.out"
+a=$(sed -n 's/^    Train net output #0: recon_loss = \([^ ]*\) (\* 1 = \([^ ]*\) loss)$/\1 \2/p' "$out" | head -n 1)
+c=$(sed -n 's/^    Train net output #1: class_loss = \([^ ]*\) (\* 0.5 = \([^ ]*\) loss)$/\1 \2/p' "$out" | head -n 1)
+l=$(sed -n 's/^Iteration 0 (.*), loss = \([^ ]*\)$/\1/p' "$out" | head -n 1)
+if [ -n "$a" ] && [ -n "$c" ] && [ -n "$l" ] &&
+   awk -v a="$a" -v c="$c" -v l="$l" 'BEGIN { split(a, A, " "); split(c, C, " ");
+     d = l - (A[2] + C[2]); if (d < 0) d = -d; dc = C[2] - 0.5 * C[1]; if (dc < 0) dc = -dc;
+     exit !(A[1] == A[2] && d < 1e-4 * l && dc < 1e-5 * C[1]) }' &&
+   grep '"type":"train","iter":0,' "$TMP/runs/autoencoder_classifier/metrics.jsonl" |
+     grep -q "\"outputs\":{\"recon_loss\":${a%% *}[0-9]*,\"class_loss\":${c%% *}[0-9]*}"; then
+  ok "two losses: each train output printed with its weight (recon $a, class $c, loss $l)"
+else
+  bad "two losses: train outputs" "recon '$a' class '$c' loss '$l': $(grep -A3 '^Iteration 0 (' "$out" | tr '\n' '|')"
+fi
+
 echo "recipes: $pass passed, $fail failed"
 [ $fail = 0 ]

@@ -12,9 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* the keys the writers use, and the types whose lines carry them; the
- * optional ones are there only in a run of several processes (besides
- * these, rank<k>_images_per_s: rank_key below) */
+/* the keys the writers use, the types whose lines carry them, and those
+ * of these types where the key may be missing: the figures of several
+ * processes (besides these, rank<k>_images_per_s: rank_key below), and a
+ * train line's outputs (display iterations only) */
 enum {
     K_TYPE, K_ITER, K_LOSS, K_SMOOTHED, K_LR, K_IPS, K_ELAPSED, K_NET, K_OUTPUTS, K_SECONDS, K_EVENT, K_TEXT,
     K_RANKS, K_COMM_S, K_STEP_S, K_COMM_FRAC, NKEYS
@@ -23,7 +24,7 @@ enum { V_STR, V_INT, V_NUM, V_OBJ };
 #define T_TRAIN 1u
 #define T_TEST 2u
 #define T_EVENT 4u
-static const struct { const char *name; int kind; unsigned types; bool optional; } keys[NKEYS] = {
+static const struct { const char *name; int kind; unsigned types, optional; } keys[NKEYS] = {
     [K_TYPE] = {"type", V_STR, T_TRAIN | T_TEST | T_EVENT},
     [K_ITER] = {"iter", V_INT, T_TRAIN | T_TEST | T_EVENT},
     [K_LOSS] = {"loss", V_NUM, T_TRAIN | T_TEST},
@@ -32,14 +33,14 @@ static const struct { const char *name; int kind; unsigned types; bool optional;
     [K_IPS] = {"images_per_s", V_NUM, T_TRAIN},
     [K_ELAPSED] = {"elapsed_s", V_NUM, T_TRAIN},
     [K_NET] = {"net", V_INT, T_TEST},
-    [K_OUTPUTS] = {"outputs", V_OBJ, T_TEST},
+    [K_OUTPUTS] = {"outputs", V_OBJ, T_TRAIN | T_TEST, T_TRAIN},
     [K_SECONDS] = {"seconds", V_NUM, T_TEST},
     [K_EVENT] = {"event", V_STR, T_EVENT},
     [K_TEXT] = {"text", V_STR, T_EVENT},
-    [K_RANKS] = {"ranks", V_INT, T_TRAIN, true},
-    [K_COMM_S] = {"comm_s", V_NUM, T_TRAIN, true},
-    [K_STEP_S] = {"step_s", V_NUM, T_TRAIN, true},
-    [K_COMM_FRAC] = {"comm_frac", V_NUM, T_TRAIN, true},
+    [K_RANKS] = {"ranks", V_INT, T_TRAIN, T_TRAIN},
+    [K_COMM_S] = {"comm_s", V_NUM, T_TRAIN, T_TRAIN},
+    [K_STEP_S] = {"step_s", V_NUM, T_TRAIN, T_TRAIN},
+    [K_COMM_FRAC] = {"comm_frac", V_NUM, T_TRAIN, T_TRAIN},
 };
 
 typedef struct cursor {
@@ -354,12 +355,12 @@ static int member(cursor *c, fields *f)
 static int check_keys(cursor *c, const fields *f)
 {
     if (!(f->seen & 1u << K_TYPE)) return bad(c, "no \"type\"");
-    const char *tname = f->type == T_TRAIN ? "train" : f->type == T_TEST ? "test" : "event";
+    const char *tname = f->type == T_TRAIN ? "a train" : f->type == T_TEST ? "a test" : "an event";
     for (int k = 0; k < NKEYS; k++)
-        if (!(keys[k].types & f->type) && f->seen & 1u << k) return bad(c, "\"%s\" in a %s line", keys[k].name, tname);
-    if (f->any_rank && f->type != T_TRAIN) return bad(c, "\"rank<k>_images_per_s\" in a %s line", tname);
+        if (!(keys[k].types & f->type) && f->seen & 1u << k) return bad(c, "\"%s\" in %s line", keys[k].name, tname);
+    if (f->any_rank && f->type != T_TRAIN) return bad(c, "\"rank<k>_images_per_s\" in %s line", tname);
     for (int k = 0; k < NKEYS; k++)
-        if (keys[k].types & f->type && !keys[k].optional && !(f->seen & 1u << k))
+        if (keys[k].types & f->type && !(keys[k].optional & f->type) && !(f->seen & 1u << k))
             return bad(c, "%s line without \"%s\"", tname, keys[k].name);
     return 0;
 }
@@ -378,6 +379,8 @@ static void fill(cf_mline *o, const fields *f)
         rk->step_s = f->seen & 1u << K_STEP_S ? f->num[K_STEP_S] : NAN;
         rk->comm_frac = f->seen & 1u << K_COMM_FRAC ? f->num[K_COMM_FRAC] : NAN;
         for (int r = 0; r < CF_MON_MAX_RANKS; r++) rk->ips[r] = f->rank_seen & 1u << r ? f->rank_ips[r] : NAN;
+        o->test.iter = f->iter; /* the outputs, if the line had them */
+        o->test.net = -1;
     } else if (f->type == T_TEST) {
         o->type = CF_MLINE_TEST;
         o->test.iter = f->iter;

@@ -3,6 +3,7 @@
  * cf_metrics_event):
  *
  *   {"type":"train","iter":N,"loss":X,"smoothed_loss":X,"lr":X,"images_per_s":X,"elapsed_s":X}
+ *     and at display iterations "outputs":{"name":X,...} (the train net's),
  *     and over several processes (MPI) also, all optional:
  *     "ranks":N,"comm_s":X,"step_s":X,"comm_frac":X,"rank0_images_per_s":X,...
  *   {"type":"test","iter":N,"net":N,"outputs":{"name":X,...},"loss":X,"seconds":X}
@@ -13,7 +14,8 @@
  * what those writers produce: one object per line, values that are
  * numbers, null or strings, and the one nested object "outputs" (names to
  * numbers or null).  Every key of the line's type must be there, once;
- * (the per-rank keys above may be missing: a run on one process has none);
+ * (a train line's outputs and the per-rank keys above may be missing: a
+ * run on one process has none of the latter);
  * keys the writers never put in any line are ignored when their value is
  * a number, null or a string (so a newer writer's extra field does not
  * hide the line), and refused otherwise; a key that belongs to another
@@ -48,7 +50,8 @@ typedef struct cf_mline {
     cf_mline_type type;
     cf_iter_rec train;       /* CF_MLINE_TRAIN */
     cf_mline_ranks ranks;    /* CF_MLINE_TRAIN */
-    cf_test_rec test;        /* CF_MLINE_TEST */
+    cf_test_rec test;        /* CF_MLINE_TEST; CF_MLINE_TRAIN: the train
+                                outputs (net -1, n 0 when the line has none) */
     int iter;                /* every type: the line's "iter" */
     char event[16];          /* CF_MLINE_EVENT: "log" or "warning" */
     char text[240];

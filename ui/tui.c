@@ -93,21 +93,22 @@ static void log_line(cf_session *s, const char *fmt, ...)
     fflush(s->log);
 }
 
+static void run_log_line(void *ctx, const char *line) { log_line(ctx, "%s", line); }
+
 static void log_test(cf_session *s, cf_view *v, const cf_test_rec *r)
 {
-    log_line(s, "Iteration %d, Testing net (#%d)", r->iter, r->net);
+    cf_test_lines(r, run_log_line, s);
     char pane[240];
     int n = snprintf(pane, sizeof pane, "Iteration %d, test net #%d:", r->iter, r->net);
-    for (int i = 0; i < r->n; i++) {
-        if (r->is_loss[i])
-            log_line(s, "    Test net output #%d: %s = %g (* loss weight = %g loss)", i, r->name[i], r->value[i], r->value[i]);
-        else log_line(s, "    Test net output #%d: %s = %g", i, r->name[i], r->value[i]);
-        if (n < (int)sizeof pane) n += snprintf(pane + n, sizeof pane - n, " %s = %.4g", r->name[i], r->value[i]);
-    }
+    for (int i = 0; i < r->n && n < (int)sizeof pane; i++)
+        n += snprintf(pane + n, sizeof pane - n, " %s = %.4g", r->name[i], r->value[i]);
     if (v) cf_view_add_log(v, 0, pane);
 }
 
-typedef struct seqs { uint64_t iter, test, log; } seqs;
+typedef struct seqs {
+    uint64_t iter, test, log;
+    cf_train_cursor train;
+} seqs;
 
 /* Everything published since last time: to the files, and to the view
  * when there is one. */
@@ -130,13 +131,12 @@ static void drain(cf_session *s, cf_view *v, seqs *q, int iter_now)
         for (size_t i = 0; i < n; i++) {
             if (v) cf_view_add_iter(v, &it[i]);
             if (display && it[i].iter % display == 0) {
-                log_line(s, "Iteration %d (%.0f img/s, %.1f s), loss = %g", it[i].iter, it[i].ips, it[i].elapsed,
-                         it[i].smoothed);
-                log_line(s, "    Train net output #0: loss = %g", it[i].loss);
-                log_line(s, "    Iteration %d, lr = %g", it[i].iter, it[i].lr);
+                static cf_test_rec outs;
+                bool have = cf_monitor_train_outputs(s->mon, &q->train, it[i].iter, &outs);
+                cf_iter_lines(&it[i], have ? &outs : NULL, run_log_line, s);
                 char line[512];
                 if (cf_ranks_line(&st, line, sizeof line)) log_line(s, "%s", line);
-                cf_metrics_iter(s->metrics, &it[i], &st);
+                cf_metrics_iter(s->metrics, &it[i], have ? &outs : NULL, &st);
             }
         }
     while ((n = cf_monitor_tests(s->mon, &q->test, te, 64)) > 0)
@@ -266,7 +266,7 @@ int cf_tui_run(cf_session *s)
         return 1;
     }
 
-    seqs q = {0, 0, 0};
+    seqs q = {0};
     double last_stats = 0;
     int stats_seen = -1;
     static cf_blob_stat stats[CF_MON_MAX_STATS];
