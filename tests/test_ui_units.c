@@ -445,6 +445,49 @@ Test(series, long_runs_use_the_store_for_the_whole_history)
     cf_series_free(&s);
 }
 
+/* A run that went back: points from x on are forgotten, in the store,
+ * its partial bucket and the raw ring, and what comes next joins what
+ * is left.  Past the ring's reach the slots written by the points cut
+ * are not shown again. */
+Test(series, cut_forgets_from_x_on_and_the_curve_goes_on_from_there)
+{
+    cf_series s;
+    cr_assert_eq(cf_series_init(&s, 8), 0);
+    for (int i = 0; i < 6; i++) cf_series_add(&s, i, i);
+    cf_series_cut(&s, 3);
+    cr_assert_eq(s.total, 3);
+    cr_assert(s.last.x == 2 && s.last.y == 2);
+    cf_series_add(&s, 3, 30);
+    cf_pt out[16];
+    int n = cf_series_view(&s, -INFINITY, out, 16);
+    cr_assert_eq(n, 4);
+    cr_assert(out[2].x == 2 && out[3].x == 3 && out[3].y == 30, "the new point follows the old ones");
+    cf_series_cut(&s, 0); /* started again */
+    cr_assert_eq(cf_series_view(&s, -INFINITY, out, 16), 0);
+    cr_assert_eq(s.n, 0);
+    cf_series_free(&s);
+
+    static cf_series l;
+    static cf_pt big[CF_SERIES_RECENT + 1100];
+    cf_series_init(&l, 1024);
+    for (int i = 0; i < 5000; i++) cf_series_add(&l, i, i);
+    cf_series_cut(&l, 4000); /* the ring held 2952..4999 */
+    cr_assert_eq(l.last.x, 3999);
+    n = cf_series_view(&l, 3500, big, CF_SERIES_RECENT + 1100);
+    cr_assert_eq(n, 500, "raw points 3500..3999");
+    cr_assert(big[0].x == 3500 && big[n - 1].x == 3999);
+    n = cf_series_view(&l, -INFINITY, big, CF_SERIES_RECENT + 1100);
+    cr_assert(big[n - 1].x < 4000, "the store is cut too: %g", big[n - 1].x);
+    for (int i = 4000; i < 4100; i++) cf_series_add(&l, i, -i);
+    n = cf_series_view(&l, 3990, big, CF_SERIES_RECENT + 1100);
+    cr_assert_eq(n, 110);
+    cr_assert(big[9].y == 3999 && big[10].x == 4000 && big[10].y == -4000 && big[109].y == -4099);
+    /* asking from before what the ring holds now goes to the store */
+    n = cf_series_view(&l, 2000, big, CF_SERIES_RECENT + 1100);
+    cr_assert(n < 2100 && big[n - 1].x >= 4000, "%d points, last %g", n, big[n - 1].x);
+    cf_series_free(&l);
+}
+
 /* ---- view: records in ---- */
 
 static cf_test_rec test_rec(int iter, int net, double acc, double loss)
@@ -991,6 +1034,44 @@ Test(runview, metrics_become_curves_and_status)
     cf_view_clear_run(v);
     cr_assert(v->loss_raw.total == 0 && v->nacc == 0 && v->nlog == 0 && v->bad_lines == 0 && v->st.iter == 0);
     cr_assert(v->readonly && v->log_from_file, "settings are kept");
+    cf_view_free(v);
+}
+
+/* A run directory used again: a resume from an earlier snapshot, then a
+ * fresh start.  The curves go on from where each went back, the best
+ * accuracy is taken from what is left, the iteration shown follows. */
+Test(runview, a_run_that_goes_back_replaces_what_followed)
+{
+    cf_view *v = cf_view_new();
+    v->readonly = true;
+    char line[256];
+    for (int it = 0; it <= 700; it += 100) {
+        snprintf(line, sizeof line, "{\"type\":\"train\",\"iter\":%d,\"loss\":%g,\"smoothed_loss\":1,\"lr\":0.01,"
+                                    "\"images_per_s\":1,\"elapsed_s\":1}", it, 2.0 - it / 1000.0);
+        feed_m(v, line);
+        if (it % 200 == 0) {
+            snprintf(line, sizeof line, "{\"type\":\"test\",\"iter\":%d,\"net\":0,\"outputs\":{\"accuracy\":%g,"
+                                        "\"loss\":1},\"loss\":1,\"seconds\":0.1}", it, 0.5 + it / 2000.0);
+            feed_m(v, line);
+        }
+    }
+    cr_assert(v->acc_best[0] == 0.8 && v->acc_best_iter[0] == 600 && v->st.iter == 700);
+    /* resumed from the snapshot at 400: its test at 400 comes first */
+    feed_m(v, "{\"type\":\"test\",\"iter\":400,\"net\":0,\"outputs\":{\"accuracy\":0.65,\"loss\":1},\"loss\":1,\"seconds\":0.1}");
+    cr_assert(v->acc_best[0] == 0.65 && v->acc_best_iter[0] == 400, "600 is gone: %g at %d", v->acc_best[0],
+              v->acc_best_iter[0]);
+    cr_assert_eq(v->acc[0].total, 3, "0, 200 and the new 400");
+    feed_m(v, "{\"type\":\"train\",\"iter\":400,\"loss\":5,\"smoothed_loss\":5,\"lr\":0.01,\"images_per_s\":1,\"elapsed_s\":1}");
+    cr_assert_eq(v->loss_raw.total, 5, "0..300 and the new 400");
+    cr_assert(v->loss_raw.last.x == 400 && v->loss_raw.last.y == 5 && v->st.iter == 400);
+    cr_assert_eq(v->test_loss.total, 3);
+    /* the same directory, a fresh run */
+    feed_m(v, "{\"type\":\"test\",\"iter\":0,\"net\":0,\"outputs\":{\"accuracy\":0.1,\"loss\":1},\"loss\":1,\"seconds\":0.1}");
+    feed_m(v, "{\"type\":\"train\",\"iter\":0,\"loss\":9,\"smoothed_loss\":9,\"lr\":0.01,\"images_per_s\":1,\"elapsed_s\":1}");
+    cr_assert(v->loss_raw.total == 1 && v->acc[0].total == 1 && v->acc_best[0] == 0.1 && v->st.iter == 0);
+    /* a second test net's pass at the same iteration is not a going back */
+    feed_m(v, "{\"type\":\"test\",\"iter\":0,\"net\":1,\"outputs\":{\"accuracy\":0.2,\"loss\":1},\"loss\":1,\"seconds\":0.1}");
+    cr_assert(v->nacc == 2 && v->acc[0].total == 1 && v->acc[1].total == 1);
     cf_view_free(v);
 }
 

@@ -21,6 +21,7 @@ cf_view *cf_view_new(void)
     }
     v->zoomed = -1;
     v->focus = CF_PANE_LAYERS;
+    cf_view_forget_iters(v);
     return v;
 }
 
@@ -35,10 +36,45 @@ void cf_view_free(cf_view *v)
     free(v);
 }
 
+void cf_view_forget_iters(cf_view *v)
+{
+    v->last_train_iter = -1;
+    for (int k = 0; k < CF_VIEW_MAX_ACC; k++) v->last_test_iter[k] = -1;
+}
+
 void cf_view_add_iter(cf_view *v, const cf_iter_rec *r)
 {
+    if (r->iter <= v->last_train_iter) {
+        cf_series_cut(&v->loss_raw, r->iter);
+        cf_series_cut(&v->loss_smooth, r->iter);
+    }
+    v->last_train_iter = r->iter;
     cf_series_add(&v->loss_raw, r->iter, r->loss);
     cf_series_add(&v->loss_smooth, r->iter, r->smoothed);
+}
+
+/* The best of series i again, from the points it still holds. */
+static void rebest(cf_view *v, int i)
+{
+    static cf_pt pts[CF_VIEW_SERIES_CAP + 1];
+    int n = cf_series_view(&v->acc[i], -INFINITY, pts, CF_VIEW_SERIES_CAP + 1);
+    v->acc_best[i] = NAN;
+    for (int k = 0; k < n; k++)
+        if (isfinite(pts[k].y) && (isnan(v->acc_best[i]) || pts[k].y > v->acc_best[i])) {
+            v->acc_best[i] = pts[k].y;
+            v->acc_best_iter[i] = (int)pts[k].x;
+        }
+}
+
+/* Test net `net` went back to iteration `iter`. */
+static void cut_tests(cf_view *v, int net, int iter)
+{
+    if (net == 0) cf_series_cut(&v->test_loss, iter);
+    for (int i = 0; i < v->nacc; i++)
+        if (v->acc_net[i] == net) {
+            cf_series_cut(&v->acc[i], iter);
+            if (!isnan(v->acc_best[i]) && v->acc_best_iter[i] >= iter) rebest(v, i);
+        }
 }
 
 /* Series of a test output: its name, with "#k" for test net k > 0. */
@@ -52,11 +88,16 @@ static int acc_index(cf_view *v, const char *name, int net)
     if (v->nacc == CF_VIEW_MAX_ACC || cf_series_init(&v->acc[v->nacc], CF_VIEW_SERIES_CAP)) return -1;
     snprintf(v->acc_name[v->nacc], sizeof v->acc_name[0], "%s", key);
     v->acc_best[v->nacc] = NAN;
+    v->acc_net[v->nacc] = net;
     return v->nacc++;
 }
 
 void cf_view_add_test(cf_view *v, const cf_test_rec *r)
 {
+    if (r->net >= 0 && r->net < CF_VIEW_MAX_ACC) {
+        if (r->iter <= v->last_test_iter[r->net]) cut_tests(v, r->net, r->iter);
+        v->last_test_iter[r->net] = r->iter;
+    }
     if (r->net == 0) cf_series_add(&v->test_loss, r->iter, r->loss);
     for (int o = 0; o < r->n; o++) {
         if (r->is_loss[o]) continue;

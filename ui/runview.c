@@ -58,6 +58,7 @@ void cf_view_feed_metrics(cf_view *v, const char *line, size_t len)
         snprintf(v->bad_why, sizeof v->bad_why, "%s", m.why);
         return;
     case CF_MLINE_TRAIN:
+        if (m.iter <= v->last_train_iter) v->st.iter = m.iter; /* the run went back: the iteration shown with it */
         cf_view_add_iter(v, &m.train);
         v->st.lr = m.train.lr;
         v->st.ips = m.train.ips;
@@ -131,6 +132,7 @@ void cf_view_clear_run(cf_view *v)
     v->have_stats = false;
     v->layer_scroll = 0;
     memset(&v->st, 0, sizeof v->st);
+    cf_view_forget_iters(v);
     v->st.state = CF_RUN_RUNNING;
     v->st.lr_scale = 1;
     v->st.eta = -1;

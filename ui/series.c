@@ -1,6 +1,7 @@
 /* series.c — see series.h. */
 #include "series.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 
 int cf_series_init(cf_series *s, int cap)
@@ -12,6 +13,7 @@ int cf_series_init(cf_series *s, int cap)
     s->bx = s->by = 0;
     s->bn = 0;
     s->total = 0;
+    s->recent_from = 0;
     return s->pt ? 0 : -1;
 }
 
@@ -29,6 +31,24 @@ void cf_series_clear(cf_series *s)
     s->bx = s->by = 0;
     s->bn = 0;
     s->total = 0;
+    s->recent_from = 0;
+}
+
+void cf_series_cut(cf_series *s, double x)
+{
+    if (s->bn && s->bx / s->bn >= x) s->bx = s->by = 0, s->bn = 0;
+    while (s->n > 0 && s->pt[s->n - 1].x >= x) s->n--;
+    /* the slots of the points cut will be written again: what they held
+     * before is no longer there to show */
+    uint64_t oldest = s->total > CF_SERIES_RECENT ? s->total - CF_SERIES_RECENT : 0;
+    bool cut = false;
+    while (s->total > s->recent_from && s->total > oldest && s->recent[(s->total - 1) % CF_SERIES_RECENT].x >= x) {
+        s->total--;
+        cut = true;
+    }
+    if (cut && oldest > s->recent_from) s->recent_from = oldest;
+    if (s->total > s->recent_from && s->total > oldest) s->last = s->recent[(s->total - 1) % CF_SERIES_RECENT];
+    else if (s->n) s->last = s->pt[s->n - 1];
 }
 
 static void compact(cf_series *s)
@@ -59,7 +79,8 @@ int cf_series_view(const cf_series *s, double xmin, cf_pt *out, int max)
     int k = 0;
     uint64_t held = s->total < CF_SERIES_RECENT ? s->total : CF_SERIES_RECENT;
     uint64_t first = s->total - held;
-    if (held && (first == 0 || s->recent[first % CF_SERIES_RECENT].x <= xmin)) {
+    if (first < s->recent_from) first = s->recent_from;
+    if (first < s->total && (first == 0 || s->recent[first % CF_SERIES_RECENT].x <= xmin)) {
         for (uint64_t i = first; i < s->total && k < max; i++) {
             cf_pt p = s->recent[i % CF_SERIES_RECENT];
             if (p.x >= xmin) out[k++] = p;

@@ -23,7 +23,8 @@ typedef struct cf_series {
     double bx, by;           /* sums of the bucket being filled */
     int bn;
     cf_pt recent[CF_SERIES_RECENT];
-    uint64_t total;          /* points ever added */
+    uint64_t total;          /* points ever added (less those cut) */
+    uint64_t recent_from;    /* recent[] holds no point below this number */
     cf_pt last;
 } cf_series;
 
@@ -33,6 +34,11 @@ void cf_series_free(cf_series *s);
 void cf_series_add(cf_series *s, double x, double y);
 /* Forget every point (the store is kept). */
 void cf_series_clear(cf_series *s);
+/* Forget the points at x or beyond: a run that went back (resumed from
+ * an earlier snapshot, or started again in the same directory) goes on
+ * from there.  Points are added in increasing x, so these are the last
+ * ones; a bucket of the decimated store goes when its mean x does. */
+void cf_series_cut(cf_series *s, double x);
 /* Points with x ≥ xmin, oldest first, into out (room for max): raw
  * points when the recent ring reaches back to xmin, else the decimated
  * store (plus the partial bucket).  Returns how many. */

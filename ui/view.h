@@ -47,6 +47,10 @@ typedef struct cf_view {
     cf_series acc[CF_VIEW_MAX_ACC];
     double acc_best[CF_VIEW_MAX_ACC];
     int acc_best_iter[CF_VIEW_MAX_ACC];
+    int acc_net[CF_VIEW_MAX_ACC];    /* the test net each comes from */
+    /* the last iteration of a train point and of each test net's point
+     * (-1: none yet), to see a run go back */
+    int last_train_iter, last_test_iter[CF_VIEW_MAX_ACC];
     /* log */
     cf_view_log log[CF_VIEW_LOG];
     uint64_t nlog;
@@ -90,8 +94,15 @@ cf_view *cf_view_new(void);
 void cf_view_free(cf_view *v);
 
 /* ---- model.c: records in ---- */
+/* Points are added in increasing iteration; a record at or before the
+ * last one of its kind (train, or test net k) means the run went back —
+ * resumed from an earlier snapshot, or started again in the same run
+ * directory — and the curves of that kind forget their points from that
+ * iteration on (the best values are taken again from what is left). */
 void cf_view_add_iter(cf_view *v, const cf_iter_rec *r);
 void cf_view_add_test(cf_view *v, const cf_test_rec *r);
+/* Take no point as the last one seen (a view that starts again). */
+void cf_view_forget_iters(cf_view *v);
 void cf_view_add_log(cf_view *v, int level, const char *text);
 void cf_view_set_stats(cf_view *v, const cf_blob_stat *s, int n, int iter);
 /* Show a message for a few seconds (level 2: an error, in red). */
