@@ -146,7 +146,10 @@ void cf_monitor_get_status(cf_monitor *m, cf_status *out);
 void cf_monitor_want_stats(cf_monitor *m);
 /* Copy the latest statistics; returns their count, *iter their iteration. */
 int cf_monitor_get_stats(cf_monitor *m, cf_blob_stat *out, int max, int *iter);
-/* Wait until something new is published or ms pass. */
+/* Wait until something new is published or ms pass, but return no
+ * sooner than 10 ms after the previous return (one reader: a front end
+ * wakes at most 100 times a second however fast iterations come; the
+ * rings hold what came meanwhile). */
 void cf_monitor_wait(cf_monitor *m, int ms);
 
 #endif

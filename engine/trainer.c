@@ -57,22 +57,17 @@ typedef struct {
     double ips;
     int snapshot_failed_at;     /* iteration of the last periodic snapshot that failed, or -1 */
     cf_error snapshot_err;      /* and why */
+    double mem_t;               /* when the memory figures were last read (0: never) */
 } loop_state;
 
-static void publish_status(loop_state *ls, cf_run_state state)
+/* Memory figures: a read of /proc, a walk over the blobs and, on a GPU,
+ * cudaMemGetInfo (which waits for the device) — every iteration of a small
+ * net that was most of the system time (bench/soak.yaml: 10 µs an
+ * iteration, 2.1 of 2.2 s over 200,000), so at most 4 times a second
+ * while running, and at every change of state. */
+static void memory_status(loop_state *ls)
 {
     cf_solver *s = ls->t->solver;
-    ls->st.state = state;
-    ls->st.iter = s->iter;
-    ls->st.max_iter = (int)s->max_iter;
-    ls->st.lr = cf_solver_lr(s);
-    ls->st.lr_scale = s->lr_scale;
-    ls->st.ips = ls->ips;
-    ls->st.elapsed = now_s() - ls->t0;
-    int left = (int)s->max_iter - s->iter;
-    int b = batch_size(s->net) * ranks(s);
-    ls->st.eta = ls->ips > 0 ? left * (double)b * s->iter_size / ls->ips : -1;
-    ls->st.batch = b;
     cf_net_bytes(s->net, &ls->st.param_bytes, &ls->st.blob_bytes);
     ls->st.rss_bytes = rss_bytes();
     snprintf(ls->st.device, sizeof ls->st.device, "%s, %d threads", s->net->be->ops->name, s->net->be->nthreads);
@@ -84,6 +79,27 @@ static void publish_status(loop_state *ls, cf_run_state state)
         ls->st.workspace_bytes = gm.workspace;
         cf_gpu_describe(s->net->be, ls->st.device, sizeof ls->st.device);
     }
+}
+
+static void publish_status(loop_state *ls, cf_run_state state)
+{
+    cf_solver *s = ls->t->solver;
+    double now = now_s();
+    if (state != ls->st.state || state != CF_RUN_RUNNING || now - ls->mem_t >= 0.25 || ls->mem_t == 0) {
+        memory_status(ls);
+        ls->mem_t = now;
+    }
+    ls->st.state = state;
+    ls->st.iter = s->iter;
+    ls->st.max_iter = (int)s->max_iter;
+    ls->st.lr = cf_solver_lr(s);
+    ls->st.lr_scale = s->lr_scale;
+    ls->st.ips = ls->ips;
+    ls->st.elapsed = now - ls->t0;
+    int left = (int)s->max_iter - s->iter;
+    int b = batch_size(s->net) * ranks(s);
+    ls->st.eta = ls->ips > 0 ? left * (double)b * s->iter_size / ls->ips : -1;
+    ls->st.batch = b;
     snprintf(ls->st.net_name, sizeof ls->st.net_name, "%s", s->net->name);
     dist_status(s, &ls->st);
     cf_monitor_set_status(ls->t->mon, &ls->st);
