@@ -67,6 +67,11 @@ typedef struct cf_layer_ops {
      * is served from a half-restored state). */
     size_t (*position)(const cf_layer *l, uint64_t *v);
     int (*seek)(cf_layer *l, const uint64_t *v, cf_error *err);
+    /* Data layers, for `nranks` data-parallel processes: from now on read
+     * as rank `rank`, whose batches of B are the r-th slices of the global
+     * batches of nranks·B (position and seek then speak of the global
+     * stream).  NULL: every rank reads the same examples. */
+    int (*shard)(cf_layer *l, int rank, int nranks, cf_error *err);
 } cf_layer_ops;
 
 #define CF_MAX_PARAMS 8

@@ -131,6 +131,78 @@ Test(shard, ranks_together_read_what_one_process_with_their_total_batch_reads)
     cf_layer_free(la), cf_layer_free(lb), cf_layer_free(l1);
 }
 
+/* HDF5Data, shuffled over three files of 37, 50 and 29 rows: N ranks of
+ * batch B together read what one process with batch N·B reads (rows,
+ * labels, and so files and shuffles), and all end where it ends; the
+ * position of rank 0 resumes a 3-rank set where the one process is. */
+static cf_layer *h5_layer(const char *list, int batch, int rank, int nranks, cf_blob **top)
+{
+    char *y = NULL;
+    cr_assert_geq(asprintf(&y, "name: h\ntype: HDF5Data\nhdf5_data_param: {source: '%s', batch_size: %d, shuffle: true}\n",
+                           list, batch), 0);
+    top[0] = cf_blob_new("data");
+    top[1] = cf_blob_new("label");
+    cf_rng_seed(tu_rng(), 77); /* every rank's generator alike, as in one job */
+    cf_layer *l = tu_layer(y, CF_TRAIN, NULL, 0, top, 2);
+    free(y);
+    cf_error err;
+    char buf[1400];
+    if (nranks > 1 && l->ops->shard(l, rank, nranks, &err)) cr_assert_fail("%s", cf_error_str(&err, buf, sizeof buf));
+    return l;
+}
+
+static void same_position(const cf_layer *a, const cf_layer *b, const char *what)
+{
+    uint64_t pa[16], pb[16];
+    size_t n = a->ops->position(a, pa);
+    cr_assert(n <= 16 && n == b->ops->position(b, pb));
+    cr_assert_eq(memcmp(pa, pb, n * sizeof *pa), 0, "%s", what);
+}
+
+Test(shard, hdf5_ranks_together_read_what_one_process_reads)
+{
+    const char *dir = tu_tmpdir();
+    int rows[3] = {37, 50, 29};
+    char *f[3], *list = NULL;
+    for (int k = 0; k < 3; k++) {
+        cr_assert_geq(asprintf(&f[k], "%s/r%d.h5", dir, k), 0);
+        tu_write_h5_rows(f[k], rows[k], k);
+    }
+    cr_assert_geq(asprintf(&list, "%s/three.txt", dir), 0);
+    FILE *lf = fopen(list, "w");
+    cr_assert(lf && fprintf(lf, "r0.h5\nr1.h5\nr2.h5\n") > 0 && fclose(lf) == 0);
+
+    enum { N = 3, B = 7 };
+    cf_blob *t[N][2], *one[2];
+    cf_layer *l[N], *l1 = h5_layer(list, N * B, 0, 1, one);
+    for (int r = 0; r < N; r++) l[r] = h5_layer(list, B, r, N, t[r]);
+    for (int k = 0; k < 14; k++) { /* 294 rows: two and a half passes over the 116 */
+        forward(l1, one);
+        for (int r = 0; r < N; r++) {
+            forward(l[r], t[r]);
+            cr_assert_eq(memcmp(cf_blob_data(t[r][0]), cf_blob_data(one[0]) + r * B * 6, B * 6 * sizeof(float)), 0,
+                         "iteration %d, rank %d", k, r);
+            cr_assert_eq(memcmp(cf_blob_data(t[r][1]), cf_blob_data(one[1]) + r * B, B * sizeof(float)), 0);
+            same_position(l[r], l1, "every rank where the one process is");
+        }
+    }
+    /* a 2-rank set seeks to that position and goes on as the one process */
+    cf_blob *u[2][2];
+    cf_error err;
+    uint64_t pos[16];
+    l1->ops->position(l1, pos);
+    forward(l1, one);
+    for (int r = 0; r < 2; r++) {
+        cf_layer *lr = h5_layer(list, 21, r, 2, u[r]); /* 2 × 21 = 42: the one process's 21 and more */
+        cr_assert_eq(lr->ops->seek(lr, pos, &err), 0);
+        forward(lr, u[r]);
+        if (r == 0) cr_assert_eq(memcmp(cf_blob_data(u[r][1]), cf_blob_data(one[1]), 21 * sizeof(float)), 0);
+        cf_layer_free(lr);
+    }
+    for (int r = 0; r < N; r++) cf_layer_free(l[r]);
+    cf_layer_free(l1);
+}
+
 /* The position is the global stream's: taken from a 2-rank layer, it
  * resumes one process with batch 2B at the same records, and 3 ranks. */
 Test(shard, a_position_resumes_on_any_number_of_ranks)

@@ -5,7 +5,8 @@
 #   - 2 ranks of batch 15 learn as 1 rank of batch 30: the same losses and,
 #     after 20 iterations, the same weights up to float rounding (h5diff
 #     -d 1e-5); batch 30 does not divide the 200-record fixture, so global
-#     batches wrap around the end of the LMDB;
+#     batches wrap around the end of the LMDB; the same with an HDF5Data
+#     layer whose rows are shuffled;
 #   - only rank 0 writes the run directory (one log line per iteration);
 #   - a snapshot of the 2-rank run resumes on 1 rank (batch 30) and goes
 #     on as the 1-rank run did, and a 1-rank snapshot resumes on 2 ranks;
@@ -105,6 +106,22 @@ if [ "$n" = 20 ] && grep -q '"ranks":2,"comm_s":' two/metrics.jsonl && grep -q '
 else bad "only rank 0 writes the log and metrics" "$n log lines"; fi
 if grep -q "buckets during the backward pass" two.out && ! grep -q "in 1 buckets" two.out; then ok "gradients go in several buckets"
 else bad "gradients go in several buckets" "$(grep buckets two.out)"; fi
+
+# HDF5Data, rows shuffled: 2 ranks of 15 again learn as 1 rank of 30 (the
+# ranks cut one shuffled stream, as LMDB records; test_dist checks rows)
+IDX=$SRC/tests/fixtures/data/fashion200_idx
+"$BIN" convert idx2hdf5 "$IDX/train200-images-idx3-ubyte" "$IDX/train200-labels-idx1-ubyte" f200.h5 --scale 0.00390625 \
+  > h5conv.out 2>&1 || bad "idx2hdf5" "$(tail -n 2 h5conv.out)"
+for b in 15 30; do
+  sed "s|{name: data, type: Data, .*|{name: data, type: HDF5Data, top: [data, label], hdf5_data_param: {source: $TMP/f200.txt, batch_size: $b, shuffle: true}}|; /data_param: {source: .*fashion200_lmdb/d" b$b.yaml > h$b.yaml
+done
+"$BIN" --headless h30.yaml --run-dir h1 --threads 1 > h1.out 2>&1
+$MPIRUN -np 2 "$BIN" --headless h15.yaml --run-dir h2 --threads 1 > h2.out 2>&1
+rc=$?
+if [ $rc = 0 ] && grep -q "type: HDF5Data" h15.yaml && same_losses h1/metrics.jsonl h2/metrics.jsonl 0 &&
+   same_weights h1/eq_iter_20.h5 h2/eq_iter_20.h5 && ! grep -qi "not sharded" h2.out; then
+  ok "HDF5Data shuffled: 2 ranks of 15 learn as 1 rank of 30 (losses, weights after 20 iterations)"
+else bad "HDF5Data shuffled: 2 ranks of 15 learn as 1 rank of 30" "status $rc: $(tail -n 2 h2.out | tr '\n' ' ') $(paste "$TMP/la" "$TMP/lb" | head -n 3 | tr '\n' ';')"; fi
 
 # resume: 2-rank snapshot on 1 rank, 1-rank snapshot on 2 ranks
 "$BIN" --headless b30.yaml --run-dir r21 --threads 1 --resume two/eq_iter_7.h5 > r21.out 2>&1

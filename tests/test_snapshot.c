@@ -9,7 +9,6 @@
  * recorded for the first 100 Fashion-MNIST test images. */
 #include <criterion/criterion.h>
 #include <dirent.h>
-#include <hdf5.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -373,32 +372,6 @@ Test(snapshot, resume_is_bitwise_exact_with_the_lmdb_data_layer_across_epochs)
     cf_solver_free(resumed);
 }
 
-/* An HDF5 file of n rows: data [n][6], label [n] in 0..4, each row
- * telling file and row apart so that a wrong order changes the run. */
-static void write_rows_h5(const char *path, int n, int file)
-{
-    float *d = malloc((size_t)n * 6 * sizeof *d), *lb = malloc((size_t)n * sizeof *lb);
-    cr_assert(d && lb);
-    for (int i = 0; i < n; i++) {
-        for (int j = 0; j < 6; j++) d[i * 6 + j] = sinf((float)(file * 1000 + i * 7 + j));
-        lb[i] = (float)((i * 3 + file) % 5);
-    }
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    hsize_t dd[2] = {(hsize_t)n, 6}, dl[1] = {(hsize_t)n};
-    hid_t sd = H5Screate_simple(2, dd, NULL), sl = H5Screate_simple(1, dl, NULL);
-    hid_t a = H5Dcreate2(f, "data", H5T_IEEE_F32LE, sd, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    hid_t b = H5Dcreate2(f, "label", H5T_IEEE_F32LE, sl, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    cr_assert(H5Dwrite(a, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, d) >= 0);
-    cr_assert(H5Dwrite(b, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, lb) >= 0);
-    H5Dclose(a);
-    H5Dclose(b);
-    H5Sclose(sd);
-    H5Sclose(sl);
-    H5Fclose(f);
-    free(d);
-    free(lb);
-}
-
 #define H5_NET                                                                                   \
     "name: h5\n"                                                                                 \
     "layer:\n"                                                                                   \
@@ -455,7 +428,7 @@ Test(snapshot, resume_is_bitwise_exact_with_shuffled_hdf5_data)
 {
     const char *dir = tu_tmpdir();
     int rows[3] = {37, 50, 29};
-    for (int k = 0; k < 3; k++) write_rows_h5(fmt("%s/rows%d.h5", dir, k), rows[k], k);
+    for (int k = 0; k < 3; k++) tu_write_h5_rows(fmt("%s/rows%d.h5", dir, k), rows[k], k);
     const char *three = fmt("%s/three.txt", dir), *one = fmt("%s/one.txt", dir);
     write_bytes(three, "rows0.h5\nrows1.h5\nrows2.h5\n", 27);
     write_bytes(one, "rows1.h5\n", 9);
@@ -466,14 +439,14 @@ Test(snapshot, resume_is_bitwise_exact_with_shuffled_hdf5_data)
     /* the snapshot of the three-file run names row r of some file; with
      * every file cut to one row that row is gone */
     cf_solver *s = solver(SGD "random_seed: 23\n", fmt(H5_NET, three, three));
-    for (int k = 0; k < 3; k++) write_rows_h5(fmt("%s/rows%d.h5", dir, k), 1, k);
+    for (int k = 0; k < 3; k++) tu_write_h5_rows(fmt("%s/rows%d.h5", dir, k), 1, k);
     cf_error err;
     cr_assert_eq(cf_snapshot_load(s, path, &err), -1);
     cr_assert(strstr(estr(&err), "layer 'data': the saved position is row ") &&
                   strstr(estr(&err), "which now has 1 rows (was it changed?)"),
               "%s", estr(&err));
     cf_solver_free(s);
-    for (int k = 0; k < 3; k++) write_rows_h5(fmt("%s/rows%d.h5", dir, k), rows[k], k);
+    for (int k = 0; k < 3; k++) tu_write_h5_rows(fmt("%s/rows%d.h5", dir, k), rows[k], k);
 
     /* a list of another length: refused before anything changes */
     write_bytes(three, "rows0.h5\nrows1.h5\n", 18);

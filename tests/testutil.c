@@ -2,6 +2,7 @@
 #include "testutil.h"
 
 #include <criterion/criterion.h>
+#include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -220,4 +221,28 @@ void tu_backward_with(cf_layer *l, cf_blob **t, int nt, float top_diff, const bo
 {
     cf_blob_mdiff(t[0])[0] = top_diff;
     l->ops->backward(l, t, nt, prop, b, nb);
+}
+
+void tu_write_h5_rows(const char *path, int n, int file)
+{
+    float *d = malloc((size_t)n * 6 * sizeof *d), *lb = malloc((size_t)n * sizeof *lb);
+    cr_assert(d && lb);
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < 6; j++) d[i * 6 + j] = sinf((float)(file * 1000 + i * 7 + j));
+        lb[i] = (float)((i * 3 + file) % 5);
+    }
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t dd[2] = {(hsize_t)n, 6}, dl[1] = {(hsize_t)n};
+    hid_t sd = H5Screate_simple(2, dd, NULL), sl = H5Screate_simple(1, dl, NULL);
+    hid_t a = H5Dcreate2(f, "data", H5T_IEEE_F32LE, sd, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t b = H5Dcreate2(f, "label", H5T_IEEE_F32LE, sl, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    cr_assert(H5Dwrite(a, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, d) >= 0);
+    cr_assert(H5Dwrite(b, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, lb) >= 0);
+    H5Dclose(a);
+    H5Dclose(b);
+    H5Sclose(sd);
+    H5Sclose(sl);
+    H5Fclose(f);
+    free(d);
+    free(lb);
 }

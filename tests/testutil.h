@@ -50,5 +50,9 @@ void tu_backward_with(cf_layer *l, cf_blob **t, int nt, float top_diff, const bo
 const char *tu_src(const char *rel);
 /* A fresh temporary directory (removed at exit), static buffer. */
 const char *tu_tmpdir(void);
+/* Writes an HDF5 file of n rows for HDF5Data: data [n][6] (sin of
+ * 1000·file + 7·row + column, so that rows and files differ), label [n]
+ * ((3·row + file) mod 5). */
+void tu_write_h5_rows(const char *path, int n, int file);
 
 #endif

@@ -22,7 +22,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "data_layers.h"
 #include "reducer.h"
 
 static double now_s(void)
@@ -34,8 +33,6 @@ static double now_s(void)
 
 static cf_dist *job(const cf_solver *s) { return cf_dist_size(s->opts.dist) > 1 ? s->opts.dist : NULL; }
 static int shown(const cf_dist *d) { return d->size < CF_DIST_SHOWN ? d->size : CF_DIST_SHOWN; }
-
-static bool is_type(const cf_layer *l, const char *type) { return strcmp(l->ops->type, type) == 0; }
 
 /* The reducer, with the buckets the communicator can sum now (host
  * memory, or the GPU's once a device channel is attached). */
@@ -58,14 +55,7 @@ int cf_dist_solver_setup(cf_solver *s, cf_error *err)
     cf_net *net = s->net;
     for (int li = 0; li < net->nlayers; li++) {
         cf_layer *l = net->layers[li].layer;
-        if (is_type(l, "Data")) {
-            if (cf_data_layer_shard(l, d->rank, d->size, err)) return -1;
-        } else if (is_type(l, "HDF5Data") && s->opts.log) {
-            char line[512];
-            snprintf(line, sizeof line, "warning: layer '%s' (HDF5Data) is not sharded: every rank reads the same "
-                     "examples (use a Data layer over an LMDB to split them)", l->name);
-            s->opts.log(s->opts.log_ctx, line);
-        }
+        if (l->ops->shard && l->ops->shard(l, d->rank, d->size, err)) return -1;
     }
     /* the test nets run on rank 0 alone, which reports them */
     if (d->rank > 0) {
@@ -157,19 +147,21 @@ static int bcast_floats(cf_dist *d, float *p, size_t n, cf_error *err)
     return p ? cf_dist_bcast(d, p, n * sizeof(float), 0, err) : 0;
 }
 
-/* Every Data layer of the train net to rank 0's global position (the
+/* Every data layer of the train net to rank 0's global position (the
  * shard makes each rank read its own slice from there). */
 static int sync_positions(cf_solver *s, cf_dist *d, cf_error *err)
 {
     for (int li = 0; li < s->net->nlayers; li++) {
         cf_layer *l = s->net->layers[li].layer;
-        if (!is_type(l, "Data")) continue;
-        cf_rng rng;
-        uint64_t pos[3] = {cf_data_layer_position(l, &rng), 0, 0};
-        pos[1] = rng.state, pos[2] = rng.inc;
-        if (cf_dist_bcast(d, pos, sizeof pos, 0, err)) return -1;
-        rng = (cf_rng){pos[1], pos[2]};
-        if (d->rank > 0 && cf_data_layer_seek(l, (size_t)pos[0], &rng, err)) return -1;
+        if (!l->ops->position) continue;
+        size_t n = l->ops->position(l, NULL); /* the same on every rank: the same recipe */
+        uint64_t *pos = malloc(n * sizeof *pos);
+        if (!pos) abort();
+        l->ops->position(l, pos);
+        int rc = cf_dist_bcast(d, pos, n * sizeof *pos, 0, err);
+        if (!rc && d->rank > 0) rc = l->ops->seek(l, pos, err);
+        free(pos);
+        if (rc) return -1;
     }
     return 0;
 }

@@ -254,6 +254,7 @@ const cf_layer_ops cf_layer_Data = {
     .destroy = data_destroy,
     .position = data_position,
     .seek = data_seek,
+    .shard = cf_data_layer_shard,
 };
 
 size_t cf_data_layer_position(const cf_layer *l, cf_rng *rng)

@@ -15,6 +15,12 @@
  * file order is shuffled at setup and after each pass over the list, and
  * the rows each time a file is loaded (or, with one file, at each pass).
  *
+ * Sharded over N processes (ops->shard), rank r of batch B takes rows
+ * [r·B, r·B + B) of each global batch of N·B rows of the stream above and
+ * steps over the other ranks' rows, so the cursor, the files loaded and
+ * the shuffles are the same on every rank, and its position is the
+ * global stream's.
+ *
  * Position (for snapshots): the file order, the file being served, its
  * next row, and the layer's generator both now and as it was before the
  * current file's rows were shuffled.  A row order is always a shuffle of
@@ -49,6 +55,7 @@ typedef struct hdf5_priv {
     size_t rows, cur_row;
     size_t *row_order;
     int batch;
+    int rank, nranks;       /* sharding; 0 of 1 when alone */
     bool shuffle;
     cf_rng rng;
     cf_rng row_rng;         /* rng before the current row order was drawn */
@@ -267,6 +274,7 @@ static int hdf5_setup(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int 
     if (!cf_node_has(hp, "batch_size"))
         return cf_layer_error(l, hp, err, "hdf5_data_param: field 'batch_size' is missing");
     p->batch = (int)batch;
+    p->nranks = 1;
     p->shuffle = p->shuffle && l->phase == CF_TRAIN;
     if (p->shuffle) {
         uint64_t seed = 0;
@@ -298,10 +306,19 @@ static int hdf5_reshape(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, in
     return 0;
 }
 
+/* Step over n rows of the stream (other ranks' rows). */
+static int skip_rows(cf_layer *l, hdf5_priv *p, size_t n, cf_error *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (++p->cur_row == p->rows && next_file(l, p, err)) return -1;
+    return 0;
+}
+
 static int hdf5_forward(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int nt, cf_error *err)
 {
     hdf5_priv *p = l->priv;
     if (!p->rows && load_file(l, p, p->file_order[p->cur_file], err)) return -1; /* after a failed load */
+    if (skip_rows(l, p, (size_t)p->rank * (size_t)p->batch, err)) return -1;
     for (int i = 0; i < p->batch; i++) {
         size_t r = p->row_order[p->cur_row];
         for (int j = 0; j < nt; j++) {
@@ -310,6 +327,16 @@ static int hdf5_forward(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, in
         }
         if (++p->cur_row == p->rows && next_file(l, p, err)) return -1;
     }
+    return skip_rows(l, p, (size_t)(p->nranks - 1 - p->rank) * (size_t)p->batch, err);
+}
+
+static int hdf5_shard(cf_layer *l, int rank, int nranks, cf_error *err)
+{
+    hdf5_priv *p = l->priv;
+    if (nranks < 1 || rank < 0 || rank >= nranks)
+        return cf_layer_error(l, NULL, err, "shard %d of %d: no such shard", rank, nranks);
+    p->rank = rank;
+    p->nranks = nranks;
     return 0;
 }
 
@@ -386,4 +413,5 @@ const cf_layer_ops cf_layer_HDF5Data = {
     .destroy = hdf5_destroy,
     .position = hdf5_position,
     .seek = hdf5_seek,
+    .shard = hdf5_shard,
 };
