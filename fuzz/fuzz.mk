@@ -29,10 +29,18 @@ vpath %.h $(srcdir)/fuzz
 
 all: $(BINS)
 
+# Each object and harness records the headers it read (-MMD), so that a
+# changed header rebuilds what uses it: without this an object compiled
+# against an older struct layout was linked with newer ones (a stale
+# dnnl_ip.o read a dn_tensor without its 'ext' field and crashed in
+# oneDNN on the first recipe with an InnerProduct).
+DEPFLAGS = -MMD -MP
+-include $(LIB_OBJ:.o=.d) $(BINS:=.d)
+
 $(OBJDIR)/%.o: %.c
 	@mkdir -p $(@D)
 	@echo "  FUZZCC   $@"
-	@$(FUZZ_CC) $(CFLAGS_F) -fsanitize=fuzzer-no-link $(CPPFLAGS_F) -c -o $@ $<
+	@$(FUZZ_CC) $(CFLAGS_F) $(DEPFLAGS) -fsanitize=fuzzer-no-link $(CPPFLAGS_F) -c -o $@ $<
 
 fuzz/build/libfuzzcf.a: $(LIB_OBJ)
 	@rm -f $@
@@ -40,7 +48,7 @@ fuzz/build/libfuzzcf.a: $(LIB_OBJ)
 
 fuzz/build/fuzz_%: fuzz/fuzz_%.c fuzz_common.h fuzz_net.h fuzz/build/libfuzzcf.a
 	@echo "  FUZZLD   $@"
-	@$(FUZZ_CC) $(CFLAGS_F) -fsanitize=fuzzer $(CPPFLAGS_F) -I$(srcdir)/fuzz -o $@ $< fuzz/build/libfuzzcf.a $(LIBS_ALL)
+	@$(FUZZ_CC) $(CFLAGS_F) $(DEPFLAGS) -MF $@.d -fsanitize=fuzzer $(CPPFLAGS_F) -I$(srcdir)/fuzz -o $@ $< fuzz/build/libfuzzcf.a $(LIBS_ALL)
 
 # One harness after the other (never two at once: each takes a core and
 # the machine may be shared).  Paths are absolute: the recipe harness
