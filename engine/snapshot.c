@@ -7,6 +7,7 @@
  * paths: a layer called "inception_3a/1x1" lives in nested groups, which
  * group_at() walks one level at a time. */
 #include "snapshot.h"
+#include "h5_check.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -432,7 +433,7 @@ static int get(hid_t f, const char *path, hid_t mtype, void *buf)
     hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
     H5Gclose(g);
     if (d < 0) return -1;
-    herr_t rc = H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+    herr_t rc = cf_h5_unreadable(d) ? -1 : H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
     H5Dclose(d);
     return rc < 0 ? -1 : 0;
 }
@@ -487,6 +488,12 @@ static int read_param(cf_weights *w, hid_t d, const char *layer, const char *nam
             return cf_error_ctx(err, "layer '%s'", layer);
         }
         b->count *= (size_t)dims[i];
+    }
+    const char *why = cf_h5_unreadable(d);
+    if (why) {
+        cf_error_set(err, CF_EINPUT, "param %s cannot be read: %s", name, why);
+        cf_error_at(err, w->path, 0, 0);
+        return cf_error_ctx(err, "layer '%s'", layer);
     }
     char what[300];
     snprintf(what, sizeof what, "param %s", name);
@@ -726,7 +733,9 @@ static char *read_string(hid_t f, const char *p)
     if (!has(f, p, 0, NULL)) return NULL;
     hid_t d = H5Dopen2(f, p, H5P_DEFAULT);
     hid_t t = d < 0 ? -1 : H5Dget_type(d);
-    size_t n = t < 0 || H5Tget_class(t) != H5T_STRING ? 0 : H5Tget_size(t);
+    /* a fixed-length string only (a variable-length one reads as a pointer) */
+    size_t n = t < 0 || H5Tget_class(t) != H5T_STRING || H5Tis_variable_str(t) != 0 || cf_h5_unreadable(d) ? 0
+                                                                                                         : H5Tget_size(t);
     char *s = n ? calloc(n + 1, 1) : NULL;
     if (s && H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, s) < 0) {
         free(s);

@@ -35,6 +35,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "h5_check.h"
 #include "layer.h"
 
 typedef struct h5_top {
@@ -181,6 +182,8 @@ static int read_dataset(cf_layer *l, hdf5_priv *p, hid_t f, const char *path, h5
             *rows = dims[0];
         }
     }
+    const char *why = rc ? NULL : cf_h5_unreadable(ds);
+    if (why) rc = cf_layer_error(l, NULL, err, "dataset '%s' in '%s' cannot be read: %s", t->name, path, why);
     char what[300];
     snprintf(what, sizeof what, "dataset '%s' in '%s'", t->name, path);
     cf_error e;
