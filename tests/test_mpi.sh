@@ -21,6 +21,9 @@
 # The shards themselves (which records each rank reads) are checked
 # record by record in test_dist.
 set -u
+# The screens are UTF-8 ('—', braille): patterns match characters, not
+# bytes, whatever locale the test was started in (CI starts with none).
+export LC_ALL=C.UTF-8
 SRC=${CF_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 BUILD=${CF_BUILDDIR:-$(pwd)}
 BIN=$BUILD/cafetui

@@ -15,6 +15,9 @@
 # Every wait polls with a deadline.  Exit 77 (skipped) without tmux for
 # the view part; the headless part runs anyway.
 set -u
+# The screens are UTF-8 ('—', braille): patterns match characters, not
+# bytes, whatever locale the test was started in (CI starts with none).
+export LC_ALL=C.UTF-8
 SRC=${CF_SRCDIR:-${srcdir:-$(dirname "$0")/..}}
 SRC=$(cd "$SRC" && pwd)
 BUILD=${CF_BUILDDIR:-.}

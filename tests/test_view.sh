@@ -16,6 +16,9 @@
 # Every wait polls with a deadline; no fixed sleeps.  Exit 77 (skipped)
 # when tmux is not installed.
 set -u
+# The screens are UTF-8 ('—', braille): patterns match characters, not
+# bytes, whatever locale the test was started in (CI starts with none).
+export LC_ALL=C.UTF-8
 
 if ! command -v tmux >/dev/null 2>&1; then
     echo "test_view.sh: SKIP: tmux is not installed (apt-get install tmux)"
