@@ -679,8 +679,22 @@ static hid_t open_file(const char *path, const char *noun, cf_error *err)
     return f;
 }
 
+/* In cf_h5_guarded's child: the read, without its result. */
+static int probe_weights(void *ctx)
+{
+    const char *path = ctx;
+    cf_error e;
+    hid_t f = open_file(path, "readable HDF5 model", &e);
+    if (f >= 0) {
+        cf_weights_free(read_weights(f, path, &e));
+        H5Fclose(f);
+    }
+    return 0;
+}
+
 cf_weights *cf_h5_weights_read(const char *path, cf_error *err)
 {
+    if (cf_h5_guarded(path, probe_weights, (void *)path, err)) return NULL;
     quiet q;
     hush(&q);
     cf_weights *w = NULL;
@@ -941,8 +955,33 @@ static int load(cf_solver *s, hid_t f, const char *path, cf_error *err)
     return rc;
 }
 
+/* In cf_h5_guarded's child: every read and check of load(), none of its
+ * changes to the solver (whose blobs may be a GPU's). */
+typedef struct {
+    cf_solver *s;
+    const char *path;
+} snap_probe;
+
+static int probe_snapshot(void *ctx)
+{
+    snap_probe *sp = ctx;
+    cf_error e;
+    int version;
+    hid_t f = open_file(sp->path, "cafetui snapshot", &e);
+    if (f < 0) return 0;
+    if (read_version(f, &version) == 0) {
+        cf_weights *w = read_weights(f, sp->path, &e);
+        if (w && cf_weights_check(sp->s->net, w, true, &e) == 0) check_solver(sp->s, f, sp->path, &e);
+        cf_weights_free(w);
+    }
+    H5Fclose(f);
+    return 0;
+}
+
 int cf_snapshot_load(cf_solver *s, const char *path, cf_error *err)
 {
+    snap_probe sp = {s, path};
+    if (cf_h5_guarded(path, probe_snapshot, &sp, err)) return -1;
     quiet q;
     hush(&q);
     hid_t f = open_file(path, "cafetui snapshot", err);

@@ -50,6 +50,7 @@ typedef struct hdf5_priv {
     char **files;
     int nfiles;
     int *file_order;
+    bool *probed;           /* file i was read by cf_h5_guarded's child */
     int cur_file;           /* index into file_order */
     int ntop;
     h5_top *t;
@@ -208,6 +209,14 @@ done:
 static int load_file(cf_layer *l, hdf5_priv *p, int which, cf_error *err)
 {
     const char *path = p->files[which];
+    if (!p->probed[which]) { /* a file that makes libhdf5 crash is an error, not a crash */
+        cf_error e;
+        if (cf_h5_guarded(path, NULL, NULL, &e)) {
+            p->rows = 0;
+            return cf_layer_error(l, NULL, err, "'%s': %s", path, e.msg);
+        }
+        p->probed[which] = true;
+    }
     /* HDF5 prints its error stack by default; we report our own message. */
     H5E_auto2_t efunc;
     void *edata;
@@ -218,7 +227,7 @@ static int load_file(cf_layer *l, hdf5_priv *p, int which, cf_error *err)
     if (f < 0) rc = cf_layer_error(l, NULL, err, "'%s' is not an HDF5 file (or is damaged)", path);
     size_t rows0 = 0;
     for (int i = 0; !rc && i < p->ntop; i++) {
-        size_t rows;
+        size_t rows = 0;
         rc = read_dataset(l, p, f, path, &p->t[i], &rows, err);
         if (!rc && i == 0) rows0 = rows;
         else if (!rc && rows != rows0)
@@ -293,7 +302,8 @@ static int hdf5_setup(cf_layer *l, cf_blob **bottom, int nb, cf_blob **top, int 
     }
     if (read_list(l, p, source, cf_node_get(hp, "source"), err)) return -1;
     p->file_order = malloc((size_t)p->nfiles * sizeof *p->file_order);
-    if (!p->file_order) abort();
+    p->probed = calloc((size_t)p->nfiles, sizeof *p->probed);
+    if (!p->file_order || !p->probed) abort();
     for (int i = 0; i < p->nfiles; i++) p->file_order[i] = i;
     if (p->shuffle) shuffle_ints(&p->rng, p->file_order, (size_t)p->nfiles);
     return load_file(l, p, p->file_order[0], err);
@@ -350,6 +360,7 @@ static void hdf5_destroy(cf_layer *l)
     for (int i = 0; i < p->nfiles; i++) free(p->files[i]);
     free(p->files);
     free(p->file_order);
+    free(p->probed);
     for (int i = 0; i < p->ntop; i++) {
         free(p->t[i].name);
         free(p->t[i].buf);
