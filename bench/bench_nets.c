@@ -160,7 +160,7 @@ static void layer_table(cf_net *net, int iters)
             nl->layer->ops->forward(nl->layer, nl->bottom, nl->nb, nl->top, nl->nt, &err);
             if (it) fw[li] += now() - a, fc[li] += clock_s(CLOCK_THREAD_CPUTIME_ID) - c;
         }
-        cf_net_clear_param_diffs(net);
+        cf_net_clear_param_diffs(net, NULL);
         for (int li = 0; li < n; li++)
             for (int t = 0; t < net->layers[li].nt; t++)
                 if (net->layers[li].loss_weight[t] != 0)

@@ -351,7 +351,7 @@ static size_t add_diff(cf_blob *b, cf_blob **seen, int *nseen)
 static int promise_diffs(cf_net *net, mem_ledger *m, cf_error *err)
 {
     if (net->phase != CF_TRAIN || !m->big_blob) return 0;
-    size_t diffs = 0, room = 1;
+    size_t diffs = 0, room = 1 + (size_t)net->nparams;
     for (int li = 0; li < net->nlayers; li++)
         room += (size_t)(net->layers[li].nt + net->layers[li].nb + net->layers[li].layer->nparam);
     cf_blob **seen = xrealloc(NULL, room * sizeof *seen);
@@ -366,6 +366,10 @@ static int promise_diffs(cf_net *net, mem_ledger *m, cf_error *err)
         for (int p = 0; p < nl->layer->nparam; p++)
             if (nl->layer->param_grad[p]) diffs += add_diff(nl->layer->param[p], seen, &nseen);
     }
+    /* the solver reads (and cf_net_clear_param_diffs zeroes) every owned
+     * param's diff, written by a backward or not */
+    for (int i = 0; i < net->nparams; i++)
+        if (net->params[i].owner == i) diffs += add_diff(net->params[i].blob, seen, &nseen);
     free(seen);
     size_t used = cf_mem_in_use(), lim = cf_mem_limit(), need = m->promised + diffs;
     if (need >= diffs && used <= lim && need <= lim - used) return 0;
@@ -942,7 +946,7 @@ void cf_net_backward(cf_net *net)
 /* With a GPU backend a gradient whose newest copy is on the device (the
  * last update ran there) is cleared there, instead of being copied to the
  * host to be cleared and back again by the next GPU backward pass. */
-void cf_net_clear_param_diffs(cf_net *net)
+int cf_net_clear_param_diffs(cf_net *net, cf_error *err)
 {
     for (int i = 0; i < net->nparams; i++) {
         if (net->params[i].owner != i) continue;
@@ -950,9 +954,17 @@ void cf_net_clear_param_diffs(cf_net *net)
         cf_mem_head head = b->diff->head;
         float *d = cf_backend_is_gpu(net->be) && (head == CF_MEM_DEVICE || head == CF_MEM_SYNCED)
                        ? cf_blob_gpu_mdiff(net->be, b) : NULL;
-        if (d) cf_set(cf_backend_gpu(net->be), b->count, 0, d);
-        else cf_set(net->be, b->count, 0, cf_blob_mdiff(b));
+        if (d) {
+            cf_set(cf_backend_gpu(net->be), b->count, 0, d);
+            continue;
+        }
+        /* a param no backward writes (frozen, or off the loss path) gets
+         * its diff here, where a refusal is an error, not a NULL */
+        float *h = cf_blob_mdiff(b);
+        if (!h) return err ? alloc_failed(net->layers[net->params[i].layer].layer, "gradient of param", b, err) : -1;
+        cf_set(net->be, b->count, 0, h);
     }
+    return 0;
 }
 
 int cf_net_blob_id(const cf_net *net, const char *name)

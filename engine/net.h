@@ -97,7 +97,10 @@ int cf_net_forward(cf_net *net, float *loss, cf_error *err);
  * weights first).  Param diffs accumulate: call cf_net_clear_param_diffs
  * once per iteration. */
 void cf_net_backward(cf_net *net);
-void cf_net_clear_param_diffs(cf_net *net);
+/* Zero every owned param's diff (allocating those no backward writes):
+ * -1 (err, when not NULL: the layer and the param) when memory for one is
+ * refused. */
+int cf_net_clear_param_diffs(cf_net *net, cf_error *err);
 /* Forward up to and including layer `end` (for gradcheck and tools). */
 int cf_net_forward_to(cf_net *net, int end, cf_error *err);
 

@@ -501,7 +501,7 @@ void cf_solver_apply_update(cf_solver *s)
 int cf_solver_step(cf_solver *s, float *loss, cf_error *err)
 {
     if (cf_dist_step_begin(s, err)) return -1;
-    cf_net_clear_param_diffs(s->net);
+    if (cf_net_clear_param_diffs(s->net, err)) return -1;
     double total = 0;
     for (long k = 0; k < s->iter_size; k++) {
         float l;

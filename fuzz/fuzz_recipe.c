@@ -33,10 +33,7 @@ static void rc_run_net(cf_net *n)
 {
     cf_error err;
     float loss;
-    if (cf_net_forward(n, &loss, &err) == 0) {
-        cf_net_clear_param_diffs(n);
-        cf_net_backward(n);
-    }
+    if (cf_net_forward(n, &loss, &err) == 0 && cf_net_clear_param_diffs(n, &err) == 0) cf_net_backward(n);
 }
 
 static void rc_build_nets(cf_node *net)

@@ -440,7 +440,7 @@ static float **grads(cf_net *n, float *loss)
 {
     cf_error err;
     float **g = calloc((size_t)n->nparams, sizeof *g);
-    cf_net_clear_param_diffs(n);
+    cf_net_clear_param_diffs(n, NULL);
     cr_assert_eq(cf_net_forward(n, loss, &err), 0);
     cf_net_backward(n);
     for (int i = 0; i < n->nparams; i++) {
@@ -465,7 +465,7 @@ static void check_average(size_t bucket_bytes, int want_buckets)
     cr_assert_eq(info.nbuckets, want_buckets);
     cr_assert_eq(info.floats, 27 + 3 + 48 * 48 + 5, "conv w+b, the shared weights once, ip_c's bias");
     cf_error err;
-    cf_net_clear_param_diffs(net);
+    cf_net_clear_param_diffs(net, NULL);
     cr_assert_eq(cf_net_forward(net, &l1, &err), 0);
     float extra[2] = {l1, 7};
     cf_reducer_arm(r, extra);
@@ -542,7 +542,7 @@ Test(reducer, device_buckets_are_summed_where_the_gradients_are)
     cr_assert(cf_reducer_on_device(r));
     cf_error err;
     devsums = hostsums = 0;
-    cf_net_clear_param_diffs(net);
+    cf_net_clear_param_diffs(net, NULL);
     cr_assert_eq(cf_net_forward(net, &l1, &err), 0);
     float extra[2] = {l1, 7};
     cf_reducer_arm(r, extra);

@@ -372,7 +372,7 @@ static void whole_net(int kind)
         tu_fill(cf_net_blob(net[k], "data"), -1, 1, 9);
         float *lab = cf_blob_mdata(cf_net_blob(net[k], "label"));
         for (int i = 0; i < 5; i++) lab[i] = (float)(i % 4);
-        cf_net_clear_param_diffs(net[k]);
+        cf_net_clear_param_diffs(net[k], NULL);
         cr_assert_eq(cf_net_forward(net[k], &loss[k], &err), 0);
         cf_net_backward(net[k]);
     }
@@ -651,7 +651,7 @@ Test(dnnl, whole_net_of_the_new_primitives)
         for (int i = 0; i < 5; i++) lab[i] = (float)(i % 4);
         /* two iterations: the second forward sees BatchNorm's running sums */
         for (int it = 0; it < 2; it++) {
-            cf_net_clear_param_diffs(net[k]);
+            cf_net_clear_param_diffs(net[k], NULL);
             cr_assert_eq(cf_net_forward(net[k], &loss[k], &err), 0);
             cf_net_backward(net[k]);
         }

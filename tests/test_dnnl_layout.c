@@ -143,7 +143,7 @@ static void compare_pass(const char *yaml)
     for (int k = 0; k < 2; k++) {
         net[k] = build(yaml, k, &rng[k]);
         inputs(net[k]);
-        cf_net_clear_param_diffs(net[k]);
+        cf_net_clear_param_diffs(net[k], NULL);
         cr_assert_eq(cf_net_forward(net[k], &loss[k], &err), 0);
         cf_net_backward(net[k]);
     }
@@ -171,7 +171,7 @@ static void compare_pass(const char *yaml)
     /* a second pass after everything was read back (the NCHW sides are
      * current, the blocked ones stale until written again) agrees too */
     for (int k = 0; k < 2; k++) {
-        cf_net_clear_param_diffs(net[k]);
+        cf_net_clear_param_diffs(net[k], NULL);
         cr_assert_eq(cf_net_forward(net[k], &loss[k], &err), 0);
         cf_net_backward(net[k]);
     }
@@ -199,7 +199,7 @@ Test(dnnl_layout, outside_read_between_passes)
     for (int k = 0; k < 2; k++) {
         net[k] = build(chain_yaml, k, &rng[k]);
         inputs(net[k]);
-        cf_net_clear_param_diffs(net[k]);
+        cf_net_clear_param_diffs(net[k], NULL);
         cr_assert_eq(cf_net_forward(net[k], &loss[k], &err), 0);
     }
     cf_blob *b = cf_net_blob(net[BLK], "pool1");

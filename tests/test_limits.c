@@ -282,3 +282,30 @@ Test(limits, gradient_refused)
     cf_mem_set_limit(0);
     cf_net_free(n);
 }
+
+/* A param that no backward writes (here: no loss, so no backward at all)
+ * still has a diff the solver reads, made when the diffs are zeroed: a
+ * refusal there names the layer and the param (it was a NULL handed to
+ * memset), and the build counts those diffs among the gradients. */
+Test(limits, param_gradient_refused_off_the_loss_path)
+{
+    const char *y = "layer:\n"
+                    "  - {name: data, type: Input, top: x, input_param: {shape: {dim: [10, 4]}}}\n"
+                    "  - {name: ip, type: InnerProduct, bottom: x, top: ip,\n"
+                    "     inner_product_param: {num_output: 100, bias_term: false}}\n";
+    cf_net *n = build(y, CF_TRAIN);
+    cf_error err;
+    char buf[1024];
+    cr_assert_eq(cf_net_forward(n, NULL, &err), 0, "%s", cf_error_str(&err, buf, sizeof buf));
+    cf_mem_set_limit(cf_mem_in_use() + 100);
+    cr_assert_eq(cf_net_clear_param_diffs(n, &err), -1);
+    cr_assert_str_eq(cf_error_str(&err, buf, sizeof buf),
+                     "test.yaml:3:5: layer 'ip': gradient of param 'ip.0' (100 4 (400)) needs 1.6 KiB, more than the "
+                     "100 bytes of memory available (cf_mem_set_limit)");
+    cr_assert_eq(err.code, CF_ERUNTIME);
+    cr_assert_eq(cf_net_clear_param_diffs(n, NULL), -1);
+    cf_mem_set_limit(0);
+    cr_assert_eq(cf_net_clear_param_diffs(n, &err), 0);
+    cr_assert_eq(cf_blob_diff(n->params[0].blob)[399], 0.0f);
+    cf_net_free(n);
+}

@@ -42,7 +42,7 @@ static void net_gradcheck_input(cf_net *n, const char *blob, double thr)
     cr_assert_not_null(x);
     float loss;
     cr_assert_eq(cf_net_forward(n, &loss, NULL), 0);
-    cf_net_clear_param_diffs(n);
+    cf_net_clear_param_diffs(n, NULL);
     cf_net_backward(n);
     size_t cnt = x->count;
     float *an = malloc(cnt * sizeof(float));
@@ -130,7 +130,7 @@ Test(net, shared_params_use_one_memory_and_sum_gradients)
     tu_fill(cf_net_blob(n, "t"), -1, 1, 7);
     float loss;
     cf_net_forward(n, &loss, NULL);
-    cf_net_clear_param_diffs(n);
+    cf_net_clear_param_diffs(n, NULL);
     cf_net_backward(n);
     const float *x = cf_blob_data(cf_net_blob(n, "x")), *t = cf_blob_data(cf_net_blob(n, "t"));
     const float *W = cf_blob_data(a->param[0]), *bb = cf_blob_data(a->param[1]);
@@ -259,8 +259,8 @@ Test(net, loss_weight_scales_loss_and_gradient)
     cf_net_forward(n1, &l1, NULL);
     cf_net_forward(n2, &l2, NULL);
     cr_assert_float_eq(l2, 2.5f * l1, 1e-5);
-    cf_net_clear_param_diffs(n1);
-    cf_net_clear_param_diffs(n2);
+    cf_net_clear_param_diffs(n1, NULL);
+    cf_net_clear_param_diffs(n2, NULL);
     cf_net_backward(n1);
     cf_net_backward(n2);
     const float *g1 = cf_blob_diff(n1->layers[0].layer->param[0]), *g2 = cf_blob_diff(n2->layers[0].layer->param[0]);

@@ -218,7 +218,7 @@ Test(stats, every_row_after_training_steps)
     for (int i = 0; i < 3; i++) cr_assert_eq(cf_solver_step(s, NULL, NULL), 0);
     /* forward and backward once more without an update, so that the
      * diffs are the gradients of the weights as they are now */
-    cf_net_clear_param_diffs(s->net);
+    cf_net_clear_param_diffs(s->net, NULL);
     cr_assert_eq(cf_net_forward(s->net, NULL, NULL), 0);
     cf_net_backward(s->net);
 
