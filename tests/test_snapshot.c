@@ -244,14 +244,24 @@ Test(snapshot, a_snapshot_is_caffe_weights_and_loads_as_weights)
 
 /* ---- resume exactness ---- */
 
-/* 2n straight vs n + save + load into a fresh solver + n: the same bits. */
-static void check_resume(const char *solver_yaml, const char *net_yaml, int n, const char *path)
+/* 2n straight vs n + save + load into a fresh solver + n: the same bits.
+ * test_before > 0: test net 0 also runs test_before iterations before the
+ * snapshot (so its data layers have a position to restore) and once at
+ * the end, where both runs' outputs must agree. */
+static void check_resume(const char *solver_yaml, const char *net_yaml, int n, const char *path, int test_before)
 {
+    cf_error err;
+    cf_test_result r1, r2;
+    int mid = n - test_before;
     cf_solver *straight = solver(solver_yaml, net_yaml);
-    steps(straight, 2 * n);
+    steps(straight, mid);
+    if (test_before) cr_assert_eq(cf_solver_test(straight, 0, &r1, &err), 0, "%s", estr(&err));
+    steps(straight, 2 * n - mid);
 
     cf_solver *first = solver(solver_yaml, net_yaml);
-    steps(first, n);
+    steps(first, mid);
+    if (test_before) cr_assert_eq(cf_solver_test(first, 0, &r2, &err), 0, "%s", estr(&err));
+    steps(first, n - mid);
     save(first, path);
     cf_solver_free(first);
 
@@ -262,6 +272,12 @@ static void check_resume(const char *solver_yaml, const char *net_yaml, int n, c
     cr_assert_eq(resumed->iter, 2 * n);
     cr_assert_eq(resumed->rng.state, straight->rng.state);
     cr_assert_eq(resumed->smoothed_loss, straight->smoothed_loss);
+    if (test_before) {
+        cr_assert_eq(cf_solver_test(straight, 0, &r1, &err), 0, "%s", estr(&err));
+        cr_assert_eq(cf_solver_test(resumed, 0, &r2, &err), 0, "%s", estr(&err));
+        for (int i = 0; i < r1.noutputs; i++)
+            cr_assert_eq(r1.out[i].value, r2.out[i].value, "test output %s", r1.out[i].name);
+    }
 
     /* and the check has teeth: without the snapshot the run differs */
     cf_solver *fresh = solver(solver_yaml, net_yaml);
@@ -274,7 +290,7 @@ static void check_resume(const char *solver_yaml, const char *net_yaml, int n, c
 
 Test(snapshot, resume_is_bitwise_exact_with_dropout_and_random_inputs)
 {
-    check_resume(SGD "random_seed: 17\n", DUMMY_NET, 10, fmt("%s/tiny.h5", tu_tmpdir()));
+    check_resume(SGD "random_seed: 17\n", DUMMY_NET, 10, fmt("%s/tiny.h5", tu_tmpdir()), 0);
 }
 
 /* Two layers sharing one weight by name: Caffe's HDF5 layout stores it
@@ -294,7 +310,7 @@ Test(snapshot, resume_is_bitwise_exact_with_dropout_and_random_inputs)
 Test(snapshot, resume_is_exact_with_a_shared_weight_stored_once)
 {
     const char *path = fmt("%s/shared.h5", tu_tmpdir());
-    check_resume(SGD "random_seed: 8\n", SHARED_NET, 4, path);
+    check_resume(SGD "random_seed: 8\n", SHARED_NET, 4, path, 0);
     cf_error err;
     cf_weights *w = cf_h5_weights_read(path, &err);
     cr_assert_not_null(w, "%s", estr(&err));
@@ -387,37 +403,6 @@ Test(snapshot, resume_is_bitwise_exact_with_the_lmdb_data_layer_across_epochs)
     "  - {name: loss, type: SoftmaxWithLoss, bottom: [ip2, label], top: loss}\n"                 \
     "  - {name: acc, type: Accuracy, bottom: [ip2, label], top: acc, include: {phase: TEST}}\n"
 
-/* Straight 2n iterations (a test pass between) and n + save + load + n
- * agree bit for bit, weights and test outputs. */
-static void check_h5_resume(const char *net, int n, const char *path)
-{
-    const char *sv = SGD "random_seed: 23\ntest_iter: 3\ntest_interval: 1000\n";
-    cf_error err;
-    cf_test_result r1, r2;
-    cf_solver *straight = solver(sv, net);
-    steps(straight, n - 3);
-    cr_assert_eq(cf_solver_test(straight, 0, &r1, &err), 0, "%s", estr(&err));
-    steps(straight, n + 3);
-    cr_assert_eq(cf_solver_test(straight, 0, &r1, &err), 0, "%s", estr(&err));
-
-    cf_solver *first = solver(sv, net);
-    steps(first, n - 3);
-    cr_assert_eq(cf_solver_test(first, 0, &r2, &err), 0, "%s", estr(&err));
-    steps(first, 3);
-    save(first, path);
-    cf_solver_free(first);
-
-    cf_solver *resumed = solver(sv, net);
-    load(resumed, path);
-    steps(resumed, n);
-    same_params(straight->net, resumed->net, "resumed run");
-    cr_assert_eq(cf_solver_test(resumed, 0, &r2, &err), 0, "%s", estr(&err));
-    for (int i = 0; i < r1.noutputs; i++)
-        cr_assert_eq(r1.out[i].value, r2.out[i].value, "test output %s", r1.out[i].name);
-    cf_solver_free(straight);
-    cf_solver_free(resumed);
-}
-
 /* Three files of 37, 50 and 29 rows, rows and files shuffled: 40
  * iterations of 16 pass over the list five and a half times, so the
  * snapshot at 20 falls inside a file of a reshuffled list; the test net
@@ -433,8 +418,9 @@ Test(snapshot, resume_is_bitwise_exact_with_shuffled_hdf5_data)
     write_bytes(three, "rows0.h5\nrows1.h5\nrows2.h5\n", 27);
     write_bytes(one, "rows1.h5\n", 9);
     const char *path = fmt("%s/h5data.h5", dir);
-    check_h5_resume(fmt(H5_NET, three, three), 20, path);
-    check_h5_resume(fmt(H5_NET, one, three), 20, fmt("%s/h5one.h5", dir));
+    const char *sv = SGD "random_seed: 23\ntest_iter: 3\ntest_interval: 1000\n";
+    check_resume(sv, fmt(H5_NET, three, three), 20, path, 3);
+    check_resume(sv, fmt(H5_NET, one, three), 20, fmt("%s/h5one.h5", dir), 3);
 
     /* the snapshot of the three-file run names row r of some file; with
      * every file cut to one row that row is gone */
